@@ -1,0 +1,5 @@
+"""``python -m agenticrec`` is the ``agenticrec`` command."""
+
+from agenticrec.cli import main
+
+main()

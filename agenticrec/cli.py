@@ -1,0 +1,150 @@
+"""The ``agenticrec`` command line.
+
+``agenticrec data info NAME|PATH``, ``agenticrec tools list``,
+``agenticrec run GRAPH ...``. With ``--json`` a command prints one JSON object
+on stdout and nothing else (progress and notes go to stderr).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agenticrec.errors import AgenticRecError
+from agenticrec.runner import GRAPH_MODULES, JsonOpt, emit_report, stderr
+
+app = typer.Typer(
+    help="agenticrec: agentic recommender systems on LangGraph and JAX.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
+tools_app = typer.Typer(help="Inspect the tool registry.", no_args_is_help=True)
+run_app = typer.Typer(help="Run a graph.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(tools_app, name="tools")
+app.add_typer(run_app, name="run")
+
+
+@data_app.command("info")
+def data_info(
+    source: Annotated[str, typer.Argument(help="Dataset name or path.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="Force a format.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Counts, density, time span and a popularity histogram."""
+    from agenticrec import data
+
+    ds = data.load(source, format=fmt)
+    info = ds.info()
+    if as_json:
+        emit_report(info, as_json=True)
+        return
+    console = Console()
+    table = Table(title=f"dataset {source}", show_header=False)
+    for key in ("users", "items", "catalog_items", "interactions", "density"):
+        value = info.get(key)
+        table.add_row(key, f"{value:,}" if isinstance(value, int) else f"{value:.4%}")
+    for key, value in info.items():
+        if key not in {"users", "items", "catalog_items", "interactions", "density",
+                       "popularity_histogram"}:
+            table.add_row(key, str(value))
+    console.print(table)
+    hist = info.get("popularity_histogram")
+    if hist:
+        h = Table(title="item popularity (interactions per item)")
+        h.add_column("bin")
+        h.add_column("items", justify="right")
+        h.add_column("")
+        peak = max(hist["counts"]) or 1
+        edges = hist["edges"]
+        for i, c in enumerate(hist["counts"]):
+            h.add_row(f"{edges[i]:g}-{edges[i + 1]:g}", f"{c:,}",
+                      "#" * max(0, round(30 * c / peak)))
+        console.print(h)
+
+
+@tools_app.command("list")
+def tools_list(
+    as_json: JsonOpt = False,
+    no_plugins: Annotated[
+        bool, typer.Option("--no-plugins", help="Skip entry-point plugins.")
+    ] = False,
+) -> None:
+    """Every tool agents can call, with its origin and arguments."""
+    from agenticrec.plugins import load_tools
+
+    reg = load_tools(plugins=False if no_plugins else None)
+    rows = [
+        {
+            "name": i.tool.name,
+            "origin": i.origin,
+            "args": sorted(i.tool.args_schema.model_json_schema().get("properties", {})),
+            "description": (i.tool.description or "").strip().splitlines()[0],
+        }
+        for i in reg.infos()
+    ]
+    if as_json:
+        emit_report({"tools": rows}, as_json=True)
+        return
+    table = Table(title=f"{len(rows)} tools")
+    for col in ("name", "origin", "args", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["origin"], ", ".join(r["args"]), r["description"])
+    Console().print(table)
+
+
+@app.command("demo")
+def demo(
+    data_name: Annotated[
+        str, typer.Option("--data", help="Dataset for the demo.")
+    ] = "ml-latest-small",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run every graph briefly on the embedded data (rule policies, no network)."""
+    from agenticrec import data
+    from agenticrec.context import Context
+    from agenticrec.plugins import load_tools
+
+    ctx = Context(seed=seed)
+    policy = "llm" if ctx.llm_configured else "rule (no LLM endpoint configured)"
+    stderr.print(f"[bold]agenticrec demo[/] on {data_name!r}; policy: {policy}")
+    ds = data.load(data_name)
+    report: dict = {"data": {k: v for k, v in ds.info().items()
+                             if k in ("users", "items", "interactions",
+                                      "catalog_items")},
+                    "tools": [t.name for t in load_tools().tools()],
+                    "graphs": {}}
+    for mod_name in GRAPH_MODULES:
+        mod = importlib.import_module(mod_name)
+        name = mod_name.rsplit(".", 1)[-1]
+        stderr.rule(f"graph: {name}")
+        report["graphs"][name] = mod.demo(ds, seed=seed)
+    emit_report(report, as_json=as_json, title="demo report")
+
+
+def _register_graphs() -> None:
+    for mod_name in GRAPH_MODULES:
+        importlib.import_module(mod_name).register_cli(run_app)
+
+
+def main() -> None:
+    """Console entry point: project errors become one clear line, exit 2."""
+    _register_graphs()
+    try:
+        app()
+    except AgenticRecError as exc:
+        stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

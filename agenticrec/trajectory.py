@@ -1,0 +1,309 @@
+"""Trajectories: a versioned JSONL record of a run, for replay and distillation.
+
+Schema ``agenticrec.trajectory/1``, one JSON object per line:
+
+* ``run`` (first line of a run): ``run_id``, ``graph``, ``context`` (public
+  settings), ``dataset`` (``name``, ``fingerprint``), ``started_at``, ``version``.
+* ``step``: ``run_id``, ``step_id`` (unique within the run, stable across
+  resumes), ``index``, ``node``, ``role``, ``observation`` (a summary), ``decision``,
+  ``policy``, ``latency_ms``, ``fallback_reason``, ``messages`` (OpenAI chat
+  form, including assistant ``tool_calls`` and ``tool`` results), ``tool_results``
+  (name, args, result: what replay re-executes), ``metrics``, ``rewards``,
+  ``user`` and ``extra``.
+* ``end``: ``run_id``, ``status``, ``metrics``, ``finished_at``.
+
+Several runs may share a file. Graphs record through explicit node hooks
+(:meth:`Recorder.step`) rather than a LangChain callback: a callback sees model
+and tool calls but not policy fallbacks, rewards or the rule decisions that
+make up most runs, and node hooks give step ids that stay stable when a
+checkpointed run resumes, which is what makes appends idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from filelock import FileLock
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agenticrec.errors import TrajectoryError
+
+__all__ = [
+    "SCHEMA",
+    "EndRecord",
+    "Recorder",
+    "RunRecord",
+    "StepRecord",
+    "Trajectory",
+    "read_trajectories",
+]
+
+SCHEMA = "agenticrec.trajectory/1"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class RunRecord(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["run"] = "run"
+    schema_: str = Field(default=SCHEMA, alias="schema")
+    run_id: str
+    graph: str
+    context: dict[str, Any] = Field(default_factory=dict)
+    dataset: dict[str, Any] = Field(default_factory=dict)
+    started_at: str = Field(default_factory=_now)
+    version: str = "0.1.0"
+
+
+class StepRecord(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["step"] = "step"
+    run_id: str
+    step_id: str
+    index: int
+    node: str
+    role: str | None = None
+    user: str | int | None = None
+    observation: dict[str, Any] = Field(default_factory=dict)
+    decision: Any = None
+    policy: str | None = None
+    latency_ms: float | None = None
+    fallback_reason: str | None = None
+    messages: list[dict[str, Any]] = Field(default_factory=list)
+    tool_results: list[dict[str, Any]] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    rewards: dict[str, Any] = Field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class EndRecord(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["end"] = "end"
+    run_id: str
+    status: str = "ok"
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    finished_at: str = Field(default_factory=_now)
+
+
+def _dump(record: BaseModel) -> str:
+    return json.dumps(
+        record.model_dump(mode="json", by_alias=True),
+        ensure_ascii=False,
+        separators=(",", ":"),
+        default=str,
+    )
+
+
+class Recorder:
+    """Append-only trajectory writer for one run.
+
+    Each record is one ``write`` of a whole line under a file lock, so two
+    processes appending to the same file interleave whole lines, never bytes.
+    Re-opening a file that already holds this ``run_id`` (a resumed run) skips
+    the header and any ``step_id`` already written: nothing is duplicated.
+    ``close`` fsyncs.
+
+    Args:
+        path: the JSONL file (created with its folder).
+        graph: graph name; ``run_id``: stable id, e.g. the LangGraph thread id.
+        context, dataset: recorded in the header.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        graph: str,
+        run_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        dataset: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.run_id = run_id or uuid.uuid4().hex
+        self._lock = FileLock(str(self.path) + ".lock")
+        self._seen: set[str] = set()
+        self._index = 0
+        has_header = False
+        if self.path.exists():
+            traj = read_trajectories(self.path).get(self.run_id)
+            if traj is not None:
+                has_header = True
+                self._seen = {s.step_id for s in traj.steps}
+                self._index = max((s.index for s in traj.steps), default=-1) + 1
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        if not has_header:
+            self._append(
+                RunRecord(
+                    run_id=self.run_id,
+                    graph=graph,
+                    context=dict(context or {}),
+                    dataset=dict(dataset or {}),
+                )
+            )
+
+    def _append(self, record: BaseModel) -> None:
+        line = _dump(record) + "\n"
+        with self._lock:
+            self._fh.write(line)
+            self._fh.flush()
+
+    def step(self, step_id: str | None = None, **fields: Any) -> StepRecord | None:
+        """Append one step; returns ``None`` if ``step_id`` was already written."""
+        sid = step_id or f"{self._index}"
+        if sid in self._seen:
+            return None
+        try:
+            record = StepRecord(
+                run_id=self.run_id, step_id=sid, index=self._index, **fields
+            )
+        except ValidationError as exc:
+            raise TrajectoryError(f"invalid step record {sid!r}: {exc}") from exc
+        self._append(record)
+        self._seen.add(sid)
+        self._index += 1
+        return record
+
+    def decision_step(self, decision, *, node: str, step_id: str | None = None,
+                      **fields: Any) -> StepRecord | None:
+        """Append a step built from a policy :class:`~agenticrec.policy.Decision`."""
+        rec = decision.record()
+        return self.step(
+            step_id,
+            node=node,
+            role=rec["role"],
+            decision=rec["decision"],
+            policy=rec["policy"],
+            latency_ms=rec["latency_ms"],
+            fallback_reason=rec["fallback_reason"],
+            messages=rec["messages"] + list(fields.pop("messages", [])),
+            **fields,
+        )
+
+    def end(self, status: str = "ok", metrics: Mapping[str, Any] | None = None) -> None:
+        """Append the end record (once per run)."""
+        if "__end__" in self._seen:
+            return
+        self._append(EndRecord(run_id=self.run_id, status=status,
+                               metrics=dict(metrics or {})))
+        self._seen.add("__end__")
+
+    def close(self) -> None:
+        if self._fh.closed:
+            return
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
+
+
+@dataclass
+class Trajectory:
+    """One run read back from a file."""
+
+    header: RunRecord
+    steps: list[StepRecord] = field(default_factory=list)
+    end: EndRecord | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.end is not None
+
+
+@dataclass
+class ReadReport:
+    """What the reader noticed: a truncated last line is tolerated and named."""
+
+    truncated_line: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class TrajectoryFile(dict):
+    """``run_id -> Trajectory`` in file order, plus the :class:`ReadReport`."""
+
+    report: ReadReport
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    last_complete = data.endswith(b"\n")
+    for i, raw in enumerate(lines, start=1):
+        is_last = i == len(lines)
+        if is_last and raw == b"":
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TrajectoryError(f"{path}, line {i}: not UTF-8 ({exc})") from exc
+        yield i, text, is_last and not last_complete
+
+
+def read_trajectories(path: str | Path) -> TrajectoryFile:
+    """Read every run in ``path``.
+
+    A last line cut off mid-write (a killed process) is dropped and reported in
+    ``result.report.truncated_line``; any other malformed line raises
+    :class:`TrajectoryError` naming the file and line.
+    """
+    path = Path(path)
+    out = TrajectoryFile()
+    out.report = ReadReport()
+    if not path.exists():
+        raise TrajectoryError(f"{path}: no such trajectory file")
+    kinds = {"run": RunRecord, "step": StepRecord, "end": EndRecord}
+    for lineno, text, unterminated in _lines(path):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if unterminated:
+                out.report.truncated_line = lineno
+                out.report.warnings.append(
+                    f"{path}, line {lineno}: truncated last line dropped"
+                )
+                break
+            raise TrajectoryError(f"{path}, line {lineno}: invalid JSON ({exc})") from exc
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if kind not in kinds:
+            raise TrajectoryError(
+                f"{path}, line {lineno}: unknown record type {kind!r}"
+            )
+        if kind == "run" and obj.get("schema") != SCHEMA:
+            raise TrajectoryError(
+                f"{path}, line {lineno}: schema {obj.get('schema')!r}, "
+                f"expected {SCHEMA!r}"
+            )
+        try:
+            rec = kinds[kind].model_validate(obj)
+        except ValidationError as exc:
+            raise TrajectoryError(f"{path}, line {lineno}: {exc}") from exc
+        if kind == "run":
+            out.setdefault(rec.run_id, Trajectory(header=rec))
+            continue
+        traj = out.get(rec.run_id)
+        if traj is None:
+            raise TrajectoryError(
+                f"{path}, line {lineno}: {kind} record for run {rec.run_id!r} "
+                "before its run header"
+            )
+        if kind == "step":
+            traj.steps.append(rec)
+        else:
+            traj.end = rec
+    return out
