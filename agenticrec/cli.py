@@ -33,9 +33,7 @@ app.add_typer(run_app, name="run")
 @data_app.command("info")
 def data_info(
     source: Annotated[str, typer.Argument(help="Dataset name or path.")],
-    fmt: Annotated[
-        str | None, typer.Option("--format", help="Force a format.")
-    ] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Force a format.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Counts, density, time span and a popularity histogram."""
@@ -52,8 +50,14 @@ def data_info(
         value = info.get(key)
         table.add_row(key, f"{value:,}" if isinstance(value, int) else f"{value:.4%}")
     for key, value in info.items():
-        if key not in {"users", "items", "catalog_items", "interactions", "density",
-                       "popularity_histogram"}:
+        if key not in {
+            "users",
+            "items",
+            "catalog_items",
+            "interactions",
+            "density",
+            "popularity_histogram",
+        }:
             table.add_row(key, str(value))
     console.print(table)
     hist = info.get("popularity_histogram")
@@ -65,8 +69,11 @@ def data_info(
         peak = max(hist["counts"]) or 1
         edges = hist["edges"]
         for i, c in enumerate(hist["counts"]):
-            h.add_row(f"{edges[i]:g}-{edges[i + 1]:g}", f"{c:,}",
-                      "#" * max(0, round(30 * c / peak)))
+            h.add_row(
+                f"{edges[i]:g}-{edges[i + 1]:g}",
+                f"{c:,}",
+                "#" * max(0, round(30 * c / peak)),
+            )
         console.print(h)
 
 
@@ -85,7 +92,9 @@ def tools_list(
         {
             "name": i.tool.name,
             "origin": i.origin,
-            "args": sorted(i.tool.args_schema.model_json_schema().get("properties", {})),
+            "args": sorted(
+                i.tool.args_schema.model_json_schema().get("properties", {})
+            ),
             "description": (i.tool.description or "").strip().splitlines()[0],
         }
         for i in reg.infos()
@@ -118,11 +127,15 @@ def demo(
     policy = "llm" if ctx.llm_configured else "rule (no LLM endpoint configured)"
     stderr.print(f"[bold]agenticrec demo[/] on {data_name!r}; policy: {policy}")
     ds = data.load(data_name)
-    report: dict = {"data": {k: v for k, v in ds.info().items()
-                             if k in ("users", "items", "interactions",
-                                      "catalog_items")},
-                    "tools": [t.name for t in load_tools().tools()],
-                    "graphs": {}}
+    report: dict = {
+        "data": {
+            k: v
+            for k, v in ds.info().items()
+            if k in ("users", "items", "interactions", "catalog_items")
+        },
+        "tools": [t.name for t in load_tools().tools()],
+        "graphs": {},
+    }
     for mod_name in GRAPH_MODULES:
         mod = importlib.import_module(mod_name)
         name = mod_name.rsplit(".", 1)[-1]

@@ -62,9 +62,7 @@ def _as_tools(obj: object, origin: str) -> list[BaseTool]:
     tools = list(items)
     for t in tools:
         if not isinstance(t, BaseTool):
-            raise PluginError(
-                f"{t!r} is not a langchain_core BaseTool", plugin=origin
-            )
+            raise PluginError(f"{t!r} is not a langchain_core BaseTool", plugin=origin)
         schema = t.args_schema
         if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
             raise PluginError(

@@ -54,7 +54,8 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON report on stdout, nothing else.")
 ]
 TrajectoriesOpt = Annotated[
-    Path | None, typer.Option("--trajectories", help="Append the run's trajectory here.")
+    Path | None,
+    typer.Option("--trajectories", help="Append the run's trajectory here."),
 ]
 
 

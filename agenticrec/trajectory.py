@@ -42,6 +42,7 @@ __all__ = [
     "RunRecord",
     "StepRecord",
     "Trajectory",
+    "TrajectoryWriter",
     "read_trajectories",
 ]
 
@@ -103,53 +104,40 @@ def _dump(record: BaseModel) -> str:
     )
 
 
-class Recorder:
-    """Append-only trajectory writer for one run.
+class TrajectoryWriter:
+    """Append-only writer of one trajectory file, shared by many runs.
 
     Each record is one ``write`` of a whole line under a file lock, so two
     processes appending to the same file interleave whole lines, never bytes.
-    Re-opening a file that already holds this ``run_id`` (a resumed run) skips
-    the header and any ``step_id`` already written: nothing is duplicated.
+    The file is read once on open: a resumed run (same ``run_id``) skips its
+    header and every ``step_id`` it already wrote, so nothing is duplicated.
     ``close`` fsyncs.
-
-    Args:
-        path: the JSONL file (created with its folder).
-        graph: graph name; ``run_id``: stable id, e.g. the LangGraph thread id.
-        context, dataset: recorded in the header.
     """
 
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        graph: str,
-        run_id: str | None = None,
-        context: Mapping[str, Any] | None = None,
-        dataset: Mapping[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.run_id = run_id or uuid.uuid4().hex
         self._lock = FileLock(str(self.path) + ".lock")
-        self._seen: set[str] = set()
-        self._index = 0
-        has_header = False
-        if self.path.exists():
-            traj = read_trajectories(self.path).get(self.run_id)
-            if traj is not None:
-                has_header = True
-                self._seen = {s.step_id for s in traj.steps}
-                self._index = max((s.index for s in traj.steps), default=-1) + 1
+        self._seen: dict[str, set[str]] = {}
+        self._next: dict[str, int] = {}
+        if self.path.exists() and self.path.stat().st_size:
+            existing = read_trajectories(self.path)
+            if existing.report.truncated_line is not None:
+                self._drop_truncated_tail()
+            for run_id, traj in existing.items():
+                self._seen[run_id] = {s.step_id for s in traj.steps}
+                if traj.end is not None:
+                    self._seen[run_id].add("__end__")
+                self._next[run_id] = max((s.index for s in traj.steps), default=-1) + 1
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-        if not has_header:
-            self._append(
-                RunRecord(
-                    run_id=self.run_id,
-                    graph=graph,
-                    context=dict(context or {}),
-                    dataset=dict(dataset or {}),
-                )
-            )
+
+    def _drop_truncated_tail(self) -> None:
+        """Cut a partial last line left by a killed writer before appending."""
+        with self._lock:
+            data = self.path.read_bytes()
+            cut = data.rfind(b"\n") + 1
+            with open(self.path, "r+b") as fh:
+                fh.truncate(cut)
 
     def _append(self, record: BaseModel) -> None:
         line = _dump(record) + "\n"
@@ -157,24 +145,94 @@ class Recorder:
             self._fh.write(line)
             self._fh.flush()
 
+    def has_run(self, run_id: str) -> bool:
+        return run_id in self._seen
+
+    def run(
+        self,
+        run_id: str,
+        *,
+        graph: str,
+        context: Mapping[str, Any] | None = None,
+        dataset: Mapping[str, Any] | None = None,
+    ) -> Recorder:
+        """A recorder for ``run_id``; writes its header unless already present."""
+        if run_id not in self._seen:
+            self._append(
+                RunRecord(
+                    run_id=run_id,
+                    graph=graph,
+                    context=dict(context or {}),
+                    dataset=dict(dataset or {}),
+                )
+            )
+            self._seen[run_id] = set()
+            self._next[run_id] = 0
+        return Recorder(self, run_id)
+
+    def close(self) -> None:
+        if self._fh.closed:
+            return
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+
+    def __enter__(self) -> TrajectoryWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
+
+
+class Recorder:
+    """Records the steps of one run into a :class:`TrajectoryWriter`.
+
+    ``Recorder(path, graph=..., run_id=...)`` opens its own writer (closed by
+    :meth:`close`); ``writer.run(...)`` shares one writer between many runs.
+    """
+
+    def __init__(
+        self,
+        target: str | Path | TrajectoryWriter,
+        run_id: str | None = None,
+        *,
+        graph: str | None = None,
+        context: Mapping[str, Any] | None = None,
+        dataset: Mapping[str, Any] | None = None,
+    ) -> None:
+        if isinstance(target, TrajectoryWriter):
+            self._writer, self._owns = target, False
+            self.run_id = run_id or uuid.uuid4().hex
+        else:
+            if graph is None:
+                raise TrajectoryError("Recorder(path, ...) needs graph=")
+            self._writer, self._owns = TrajectoryWriter(target), True
+            self.run_id = run_id or uuid.uuid4().hex
+            self._writer.run(self.run_id, graph=graph, context=context, dataset=dataset)
+
+    @property
+    def path(self) -> Path:
+        return self._writer.path
+
     def step(self, step_id: str | None = None, **fields: Any) -> StepRecord | None:
         """Append one step; returns ``None`` if ``step_id`` was already written."""
-        sid = step_id or f"{self._index}"
-        if sid in self._seen:
+        w = self._writer
+        index = w._next[self.run_id]
+        sid = step_id or f"{index}"
+        if sid in w._seen[self.run_id]:
             return None
         try:
-            record = StepRecord(
-                run_id=self.run_id, step_id=sid, index=self._index, **fields
-            )
+            record = StepRecord(run_id=self.run_id, step_id=sid, index=index, **fields)
         except ValidationError as exc:
             raise TrajectoryError(f"invalid step record {sid!r}: {exc}") from exc
-        self._append(record)
-        self._seen.add(sid)
-        self._index += 1
+        w._append(record)
+        w._seen[self.run_id].add(sid)
+        w._next[self.run_id] = index + 1
         return record
 
-    def decision_step(self, decision, *, node: str, step_id: str | None = None,
-                      **fields: Any) -> StepRecord | None:
+    def decision_step(
+        self, decision, *, node: str, step_id: str | None = None, **fields: Any
+    ) -> StepRecord | None:
         """Append a step built from a policy :class:`~agenticrec.policy.Decision`."""
         rec = decision.record()
         return self.step(
@@ -191,18 +249,17 @@ class Recorder:
 
     def end(self, status: str = "ok", metrics: Mapping[str, Any] | None = None) -> None:
         """Append the end record (once per run)."""
-        if "__end__" in self._seen:
+        seen = self._writer._seen[self.run_id]
+        if "__end__" in seen:
             return
-        self._append(EndRecord(run_id=self.run_id, status=status,
-                               metrics=dict(metrics or {})))
-        self._seen.add("__end__")
+        self._writer._append(
+            EndRecord(run_id=self.run_id, status=status, metrics=dict(metrics or {}))
+        )
+        seen.add("__end__")
 
     def close(self) -> None:
-        if self._fh.closed:
-            return
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
+        if self._owns:
+            self._writer.close()
 
     def __enter__(self) -> Recorder:
         return self
@@ -278,7 +335,9 @@ def read_trajectories(path: str | Path) -> TrajectoryFile:
                     f"{path}, line {lineno}: truncated last line dropped"
                 )
                 break
-            raise TrajectoryError(f"{path}, line {lineno}: invalid JSON ({exc})") from exc
+            raise TrajectoryError(
+                f"{path}, line {lineno}: invalid JSON ({exc})"
+            ) from exc
         kind = obj.get("type") if isinstance(obj, dict) else None
         if kind not in kinds:
             raise TrajectoryError(

@@ -28,8 +28,13 @@ def available() -> list[str]:
     if extra := os.environ.get(OVERRIDE_ENV):
         roots.append(Path(extra))
     return sorted(
-        {p.name[:-3] for r in roots if r.is_dir() for p in r.iterdir()
-         if p.name.endswith(".md")}
+        {
+            p.name[:-3]
+            for r in roots
+            if r.is_dir()
+            for p in r.iterdir()
+            if p.name.endswith(".md")
+        }
     )
 
 
@@ -55,6 +60,4 @@ def render(name: str, **values: str) -> str:
     try:
         return Template(load(name)).substitute(values)
     except KeyError as exc:
-        raise ConfigError(
-            f"prompt {name!r} needs a value for ${exc.args[0]}"
-        ) from exc
+        raise ConfigError(f"prompt {name!r} needs a value for ${exc.args[0]}") from exc

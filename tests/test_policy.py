@@ -159,8 +159,10 @@ def test_make_policy_uses_rules_without_endpoint_and_llm_with_one(monkeypatch):
 def test_unreachable_endpoint_falls_back_quickly(monkeypatch):
     pol = LLMPolicy(
         context=Context(
-            llm_base_url="http://127.0.0.1:9/v1", llm_model="smol",
-            llm_timeout_s=5, llm_max_retries=0,
+            llm_base_url="http://127.0.0.1:9/v1",
+            llm_model="smol",
+            llm_timeout_s=5,
+            llm_max_retries=0,
         )
     )
     d = pol.decide("test_pick", {"n": 10})
@@ -179,7 +181,8 @@ def test_unknown_role_lists_known_roles():
 
 
 def test_broken_rule_is_a_bug_not_a_fallback():
-    bad = Role(name="bad_rule", schema=Pick, rule=lambda o: {"value": -1},
-               prompt="test_role")
+    bad = Role(
+        name="bad_rule", schema=Pick, rule=lambda o: {"value": -1}, prompt="test_role"
+    )
     with pytest.raises(PolicyError, match="bad_rule"):
         RulePolicy().decide(bad, {})

@@ -26,9 +26,7 @@ def rule_value(role: Role, observation: Observation) -> BaseModel:
     """
     out: Any = role.rule(observation)
     try:
-        value = (
-            out if isinstance(out, role.schema) else role.schema.model_validate(out)
-        )
+        value = out if isinstance(out, role.schema) else role.schema.model_validate(out)
         if role.check is not None:
             role.check(value, observation)
     except (ValidationError, ValueError) as exc:

@@ -1,0 +1,60 @@
+"""A non-editable install imports every subpackage and finds its data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PROBE = r"""
+import json, agenticrec
+from importlib import resources
+import agenticrec.data, agenticrec.graphs, agenticrec.tools, agenticrec.skills
+import agenticrec.prompts, agenticrec.evals, agenticrec.policy, agenticrec.cli
+prompts = agenticrec.prompts.available()
+data_dir = resources.files("agenticrec.data") / "ml-latest-small"
+print(json.dumps({
+    "file": agenticrec.__file__,
+    "prompts": prompts,
+    "data": sorted(p.name for p in data_dir.iterdir()),
+}))
+"""
+
+
+@pytest.mark.slow
+def test_wheel_install_imports_subpackages_and_finds_package_data(tmp_path):
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+    )
+    found = json.loads(out.stdout)
+    assert found["file"].startswith(str(target))
+    assert {"ratings.csv", "movies.csv", "README.txt"} <= set(found["data"])
+    assert found["prompts"], "no prompt files were packaged"
