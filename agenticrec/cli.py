@@ -67,10 +67,10 @@ def data_info(
         h.add_column("items", justify="right")
         h.add_column("")
         peak = max(hist["counts"]) or 1
-        edges = hist["edges"]
+        edges = hist["bins"]
         for i, c in enumerate(hist["counts"]):
             h.add_row(
-                f"{edges[i]:g}-{edges[i + 1]:g}",
+                f"{edges[i]:g}-{edges[i + 1] - 1:g}",
                 f"{c:,}",
                 "#" * max(0, round(30 * c / peak)),
             )
@@ -155,7 +155,7 @@ def main() -> None:
     try:
         app()
     except AgenticRecError as exc:
-        stderr.print(f"[bold red]error:[/] {exc}", highlight=False)
+        stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "DataValidationError",
     "PluginError",
     "PolicyError",
+    "SkillhubError",
     "TrajectoryError",
 ]
 
@@ -77,3 +78,12 @@ class PluginError(AgenticRecError):
 
 class TrajectoryError(AgenticRecError, ValueError):
     """A trajectory file is malformed or does not match the schema."""
+
+
+class SkillhubError(AgenticRecError):
+    """The Skillhub cannot do what was asked.
+
+    Raised when the embedding model files are missing or corrupt (the message
+    names the pip command that installs them), a skill id is already present,
+    or a stored collection was built with another embedding function.
+    """

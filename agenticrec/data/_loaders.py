@@ -1,0 +1,257 @@
+"""`load`: find a dataset by name or path, detect its format, parse or use the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal, get_args
+
+from agenticrec.errors import ConfigError, DataFormatError, DataValidationError
+
+from . import _amazon, _cache, _movielens, _recbole
+from ._dataset import Dataset, RawData, build
+from ._io import Source, read_source
+
+Format = Literal[
+    "ml-100k", "ml-1m", "movielens-csv", "parquet", "recbole", "amazon2023"
+]
+FORMATS: tuple[str, ...] = get_args(Format)
+
+EMBEDDED = "ml-latest-small"
+"""The dataset shipped inside the package (MovieLens latest-small, 2018-09)."""
+
+DATA_DIR_ENV = "AGENTICREC_DATA_DIR"
+SHARED_DATA_ENV = "AGENTICREC_SHARED_DATA"
+
+LOADER_VERSION = 1
+"""Bump when parsing changes, so caches written by older code are rebuilt."""
+
+
+@dataclass(frozen=True)
+class _Loader:
+    find: Callable[[Path, Path | None], dict[str, Path]]
+    parse: Callable[..., RawData]
+    required: tuple[str, ...]
+    """Roles of which at least one must be found."""
+
+
+_LOADERS: dict[str, _Loader] = {
+    "ml-100k": _Loader(
+        lambda r, h: _movielens.find_ml100k(r), _movielens.parse_ml100k, ("ratings",)
+    ),
+    "ml-1m": _Loader(
+        lambda r, h: _movielens.find_ml1m(r), _movielens.parse_ml1m, ("ratings",)
+    ),
+    "movielens-csv": _Loader(
+        lambda r, h: _movielens.find_csv(r), _movielens.parse_csv, ("ratings",)
+    ),
+    "parquet": _Loader(
+        lambda r, h: _movielens.find_parquet(r), _movielens.parse_parquet, ("ratings",)
+    ),
+    "recbole": _Loader(_recbole.find, _recbole.parse, ("test", "inter")),
+    "amazon2023": _Loader(_amazon.find, _amazon.parse, ("ratings",)),
+}
+
+_BY_FILE_NAME = {
+    "u.data": "ml-100k",
+    "u.item": "ml-100k",
+    "u.genre": "ml-100k",
+    "u.user": "ml-100k",
+    "ratings.dat": "ml-1m",
+    "users.dat": "ml-1m",
+    "ratings.csv": "movielens-csv",
+    "movies.csv": "movielens-csv",
+    "tags.csv": "movielens-csv",
+    "links.csv": "movielens-csv",
+}
+_BY_SUFFIX = {
+    ".parquet": "parquet",
+    ".inter": "recbole",
+    ".item2index": "recbole",
+    ".user2index": "recbole",
+    ".text": "recbole",
+    ".jsonl": "amazon2023",
+    ".jsonl.gz": "amazon2023",
+    ".json.gz": "amazon2023",
+}
+
+
+def search_dirs() -> list[Path]:
+    """Folders searched for a dataset given by name, in order.
+
+    ``$AGENTICREC_DATA_DIR`` (``os.pathsep``-separated), ``$AGENTICREC_SHARED_DATA``,
+    ``./data``, ``../shared/data`` (from the working directory), and the
+    ``shared/data`` folder beside a source checkout of this package.
+    """
+    dirs = [Path(p) for p in os.environ.get(DATA_DIR_ENV, "").split(os.pathsep) if p]
+    if os.environ.get(SHARED_DATA_ENV):
+        dirs.append(Path(os.environ[SHARED_DATA_ENV]))
+    cwd = Path.cwd()
+    dirs += [cwd / "data", cwd.parent / "shared" / "data"]
+    dirs.append(Path(__file__).resolve().parents[3] / "shared" / "data")
+    return dirs
+
+
+def load(
+    name_or_path: str | os.PathLike[str] = EMBEDDED,
+    format: Format | None = None,
+    *,
+    cache: bool = True,
+    full_history: bool = False,
+) -> Dataset:
+    """Load a dataset by name or path.
+
+    Args:
+        name_or_path: ``"ml-latest-small"`` (the copy shipped in the package),
+            another dataset folder's name (searched in `search_dirs`: e.g.
+            ``"ml-100k"``, ``"ml-1m-implicit"``, ``"amazon18-scientific-unisrec"``),
+            or a path to a dataset folder or to one of its files.
+        format: one of `FORMATS`; detected from the file names when ``None``:
+            ``u.data`` ml-100k, ``ratings.dat`` ml-1m, ``ratings.csv``
+            movielens-csv, ``*.parquet`` parquet, ``*.inter`` recbole,
+            ``*.jsonl[.gz]`` amazon2023.
+        cache: read and write the binary cache (see `cache_dir`).
+        full_history: RecBole sequences only: rebuild histories capped at 50 items
+            from the train rows (by default the test rows are taken as they are,
+            which matches the published counts).
+
+    Raises:
+        ConfigError: unknown name or format.
+        DataFormatError: a file is malformed (names file, line and field).
+        DataValidationError: the source parses but holds no interactions.
+    """
+    if format is not None and format not in _LOADERS:
+        raise ConfigError(f"unknown format {format!r}; expected one of {list(FORMATS)}")
+    if str(name_or_path) == EMBEDDED:
+        with resources.as_file(resources.files(__package__) / EMBEDDED) as path:
+            return _load_path(
+                path, format, cache, full_history, source=f"embedded:{EMBEDDED}"
+            )
+    return _load_path(_resolve(name_or_path), format, cache, full_history, source=None)
+
+
+def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return path
+    if not path.is_absolute() and len(path.parts) == 1:
+        for directory in search_dirs():
+            if (directory / path).exists():
+                return directory / path
+    raise ConfigError(
+        f"no dataset at {str(name_or_path)!r}: not a path, and no folder of that name "
+        f"in {[str(d) for d in search_dirs()]} (set ${DATA_DIR_ENV})"
+    )
+
+
+def detect(path: Path) -> tuple[Format, Path, Path | None]:
+    """``(format, folder, file or None)`` for a dataset folder or one of its files."""
+    if path.is_file():
+        name = path.name
+        fmt = _BY_FILE_NAME.get(name)
+        if fmt is None:
+            fmt = next((f for s, f in _BY_SUFFIX.items() if name.endswith(s)), None)
+        if name == "movies.dat":
+            fmt = "ml-1m" if (path.parent / "ratings.dat").is_file() else "parquet"
+        if fmt is None:
+            raise DataFormatError(
+                "cannot tell the format from the file name; pass format= one of "
+                f"{list(FORMATS)}",
+                path=path,
+            )
+        return fmt, path.parent, path  # type: ignore[return-value]
+    if not path.is_dir():
+        raise DataFormatError("not a file or folder", path=path)
+    checks: list[tuple[Format, Callable[[], bool]]] = [
+        ("ml-100k", lambda: (path / "u.data").is_file()),
+        ("movielens-csv", lambda: (path / "ratings.csv").is_file()),
+        ("ml-1m", lambda: (path / "ratings.dat").is_file()),
+        ("parquet", lambda: any(path.glob("*.parquet"))),
+        ("recbole", lambda: any(path.glob("*.inter"))),
+        (
+            "amazon2023",
+            lambda: any(path.glob("*.jsonl*")) or any(path.glob("*.json.gz")),
+        ),
+    ]
+    for fmt, present in checks:
+        if present():
+            return fmt, path, None
+    raise DataFormatError(
+        "no known data files here: expected u.data, ratings.csv, ratings.dat, "
+        "*.parquet, *.inter or *.jsonl",
+        path=path,
+    )
+
+
+def _load_path(
+    path: Path,
+    format: Format | None,
+    cache: bool,
+    full_history: bool,
+    *,
+    source: str | None,
+) -> Dataset:
+    fmt, root, hint = detect(path)
+    if format is not None:
+        fmt = format
+    if full_history and fmt != "recbole":
+        raise ConfigError(
+            f"full_history applies to RecBole sequences only, not to format {fmt!r}"
+        )
+    loader = _LOADERS[fmt]
+    files = loader.find(root, hint)
+    if not any(role in files for role in loader.required):
+        raise DataFormatError(
+            f"no {fmt} interaction file found (looked for {list(loader.required)})",
+            path=path,
+        )
+    sources = {role: read_source(p) for role, p in files.items()}
+    options = {"full_history": full_history} if fmt == "recbole" else {}
+    fingerprint = _fingerprint(fmt, sources, options)
+    key = hashlib.sha256(
+        f"{fingerprint}|v{LOADER_VERSION}|".encode()
+        + repr(sorted((r, s.size, s.mtime_ns) for r, s in sources.items())).encode()
+    ).hexdigest()
+    name = root.name
+    where = source or str(root.resolve())
+    target = _cache.cache_dir() / _cache_name(fmt, name, where, key)
+    if cache:
+        hit = _cache.read(target, key)
+        if hit is not None:
+            return hit
+    raw = loader.parse(sources, **options)
+    dataset = build(
+        raw, name=name, format=fmt, source=source or str(root), fingerprint=fingerprint
+    )
+    if dataset.n_interactions == 0:
+        raise DataValidationError(
+            f"{sources[_interaction_role(sources, loader)].path}: no interactions; the "
+            "file holds no data rows"
+        )
+    if cache:
+        _cache.write(target, dataset, key)
+    return dataset
+
+
+def _interaction_role(sources: dict[str, Source], loader: _Loader) -> str:
+    return next(role for role in loader.required if role in sources)
+
+
+def _fingerprint(fmt: str, sources: dict[str, Source], options: dict) -> str:
+    digest = hashlib.sha256(f"agenticrec-data|{fmt}|{sorted(options.items())}".encode())
+    for role in sorted(sources):
+        digest.update(f"|{role}:{sources[role].digest}".encode())
+    return digest.hexdigest()
+
+
+def _cache_name(fmt: str, name: str, where: str, key: str) -> str:
+    """``{format}-{name}-{hash of where it lives}-{key}.npz``: one file per source
+    folder, so a rebuild can remove that folder's stale file."""
+    place = hashlib.sha256(where.encode()).hexdigest()[:8]
+    slug = re.sub(r"[^A-Za-z0-9_.]+", "_", name)
+    return f"{fmt}-{slug}-{place}-{key[:24]}.npz"
