@@ -1,0 +1,271 @@
+"""Decision schemas and rule policies of the MARS teacher's roles.
+
+The rules make the teacher a real recommender without an LLM: the planner
+picks analyses by history length, the analyst maps each analysis to one tool
+call, the ranker blends the per-candidate signals the tools returned, and the
+reflector sends the graph back for missing analyses when the draft's top item
+is weakly supported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, field_validator
+
+from agenticrec.policy import Role, register_role
+
+__all__ = [
+    "ANALYSES",
+    "AnalystDecision",
+    "PlanDecision",
+    "RankDecision",
+    "ReflectDecision",
+    "SIGNAL_OF",
+    "SIGNAL_WEIGHTS",
+    "blend",
+]
+
+Analysis = Literal["profile", "long_term", "recent", "neighbours", "graph_walk"]
+ANALYSES: tuple[str, ...] = (
+    "profile",
+    "long_term",
+    "recent",
+    "neighbours",
+    "graph_walk",
+)
+
+SIGNAL_OF = {
+    "cooccurrence": "long_term",
+    "recent_cooccurrence": "recent",
+    "neighbours": "neighbours",
+    "graph_walk": "graph_walk",
+}
+"""Tool result ``signal`` -> analysis it answers."""
+
+SIGNAL_WEIGHTS = {
+    "long_term": 1.0,
+    "recent": 0.6,
+    "neighbours": 0.8,
+    "graph_walk": 0.4,
+    "popularity": 0.05,
+}
+"""Weights of the rule ranker's blend. Each signal is divided by its maximum
+over the candidates first, so weights compare like with like. Long-term
+co-occurrence is the ItemKNN backbone; user-kNN adds collaborative evidence
+from similar users; recency and the random walk break its ties for users whose
+interests moved or whose history is sparse; popularity is a last tie-break."""
+
+
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError(f"duplicate entries in {values}")
+    return values
+
+
+class PlanDecision(BaseModel):
+    """Which analyses to run for this user."""
+
+    analyses: list[Analysis] = Field(min_length=1, max_length=5)
+    reason: str = ""
+
+    @field_validator("analyses")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        return _unique(v)
+
+
+class ToolCallSpec(BaseModel):
+    tool: str = Field(description="Tool name.")
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class AnalystDecision(BaseModel):
+    """Tool calls that answer the pending analyses."""
+
+    calls: list[ToolCallSpec] = Field(min_length=1, max_length=6)
+
+
+class RankDecision(BaseModel):
+    """The final order of (a prefix of) the candidates, best first."""
+
+    ranking: list[int] = Field(min_length=1)
+    rationale: str = ""
+
+
+class ReflectDecision(BaseModel):
+    """Accept the draft, or ask for more analyses."""
+
+    accept: bool
+    issues: list[str] = Field(default_factory=list)
+    extra_analyses: list[Analysis] = Field(default_factory=list)
+
+    @field_validator("extra_analyses")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        return _unique(v)
+
+
+# ----------------------------------------------------------------- rules
+def plan_rule(obs: Mapping[str, Any]) -> PlanDecision:
+    """Profile, long-term co-occurrence and neighbours always; recent interest
+    when the history is long enough to have a distinct recent part (>= 20
+    items); a random walk when it is short (< 20), where 2-hop counts are
+    sparse."""
+    n = int(obs["history_len"])
+    plan = ["profile", "long_term", "neighbours"]
+    plan.append("recent" if n >= 20 else "graph_walk")
+    return PlanDecision(
+        analyses=plan,
+        reason=f"history of {n} items: "
+        + (
+            "recent interest can differ from the long-term one"
+            if n >= 20
+            else "sparse history, add multi-hop evidence"
+        ),
+    )
+
+
+ANALYST_CALLS = {
+    "profile": ("user_profile", {"recent": 5}),
+    "long_term": ("cooccurrence_evidence", {"recent": 0, "top": 3}),
+    "recent": ("cooccurrence_evidence", {"recent": 10, "top": 3}),
+    "neighbours": ("neighbour_evidence", {"k": 20, "top": 3}),
+    "graph_walk": ("graph_walk_evidence", {"top": 3}),
+}
+"""The rule analyst's tool call for each analysis (user and candidates added)."""
+
+
+def analyst_rule(obs: Mapping[str, Any]) -> AnalystDecision:
+    """One tool call per pending analysis, arguments from ``ANALYST_CALLS``."""
+    calls = []
+    for a in obs["pending"]:
+        tool, args = ANALYST_CALLS[a]
+        full = {"user": obs["user"], **args}
+        if tool != "user_profile":
+            full["candidates"] = list(obs["candidates"])
+        calls.append(ToolCallSpec(tool=tool, args=full))
+    return AnalystDecision(calls=calls)
+
+
+def blend(signals: Mapping[str, list[float]], popularity: list[float]) -> np.ndarray:
+    """The rule ranker's score per candidate (see ``SIGNAL_WEIGHTS``)."""
+    total = np.zeros(len(popularity))
+    for name, values in {**signals, "popularity": popularity}.items():
+        v = np.asarray(values, dtype=np.float64)
+        top = v.max(initial=0.0)
+        if top > 0:
+            total += SIGNAL_WEIGHTS.get(name, 0.0) * v / top
+    return total
+
+
+def rank_order(obs: Mapping[str, Any]) -> list[int]:
+    """Candidates by blended score, ties by popularity then smaller id."""
+    cands = [c["item"] for c in obs["candidates"]]
+    pop = [c["popularity"] for c in obs["candidates"]]
+    sig: dict[str, list[float]] = {}
+    for c in obs["candidates"]:
+        for name, v in c["signals"].items():
+            sig.setdefault(name, []).append(v)
+    score = blend(sig, pop)
+    order = np.lexsort((np.asarray(cands), -np.asarray(pop), -score))
+    return [int(cands[i]) for i in order]
+
+
+def rank_rule(obs: Mapping[str, Any]) -> RankDecision:
+    """Top ``k`` of :func:`rank_order` with the signals that drove the top one."""
+    order = rank_order(obs)[: obs["k"]]
+    top = next(c for c in obs["candidates"] if c["item"] == order[0])
+    drivers = sorted((v, n) for n, v in top["signals"].items() if v > 0)
+    why = ", ".join(n for _, n in reversed(drivers)) or "popularity only"
+    return RankDecision(
+        ranking=order,
+        rationale=f"blend of {sorted(SIGNAL_WEIGHTS)} normalised per signal; "
+        f"top item driven by {why}",
+    )
+
+
+def rank_check(value: RankDecision, obs: Mapping[str, Any]) -> None:
+    allowed = {c["item"] for c in obs["candidates"]}
+    if len(set(value.ranking)) != len(value.ranking):
+        raise ValueError("ranking repeats an item")
+    unknown = [i for i in value.ranking if i not in allowed]
+    if unknown:
+        raise ValueError(f"ranking has items that are not candidates: {unknown[:5]}")
+    need = min(obs["k"], len(allowed))
+    if len(value.ranking) < need:
+        raise ValueError(f"ranking has {len(value.ranking)} items, need {need}")
+
+
+def reflect_rule(obs: Mapping[str, Any]) -> ReflectDecision:
+    """Accept when the draft's top item is supported by >= 2 signals, when every
+    analysis has run, or when the reflection budget is spent; otherwise ask for
+    up to two unused analyses (neighbours, graph walk, recent, in that order)."""
+    unused = [a for a in ("neighbours", "graph_walk", "recent") if a not in obs["done"]]
+    support = obs["top_support"]
+    if support >= 2 or not unused or obs["reflections"] >= obs["max_reflections"]:
+        return ReflectDecision(accept=True, issues=[])
+    return ReflectDecision(
+        accept=False,
+        issues=[f"top item is supported by {support} signal(s)"],
+        extra_analyses=unused[:2],
+    )
+
+
+def analyst_check(value: AnalystDecision, obs: Mapping[str, Any]) -> None:
+    tools = set(obs["tools"])
+    for call in value.calls:
+        if call.tool not in tools:
+            raise ValueError(f"unknown tool {call.tool!r}; tools: {sorted(tools)}")
+
+
+def reflect_check(value: ReflectDecision, obs: Mapping[str, Any]) -> None:
+    if not value.accept and not value.extra_analyses:
+        raise ValueError("a rejected draft must name extra_analyses to run")
+
+
+register_role(
+    Role(
+        "teacher.planner",
+        PlanDecision,
+        plan_rule,
+        "teacher_planner",
+        description="MARS planner: which analyses to run",
+    ),
+    replace=True,
+)
+register_role(
+    Role(
+        "teacher.analyst",
+        AnalystDecision,
+        analyst_rule,
+        "teacher_analyst",
+        check=analyst_check,
+        description="MARS analyst: tool calls for the analyses",
+    ),
+    replace=True,
+)
+register_role(
+    Role(
+        "teacher.ranker",
+        RankDecision,
+        rank_rule,
+        "teacher_ranker",
+        check=rank_check,
+        description="MARS ranker: final top-k",
+    ),
+    replace=True,
+)
+register_role(
+    Role(
+        "teacher.reflector",
+        ReflectDecision,
+        reflect_rule,
+        "teacher_reflector",
+        check=reflect_check,
+        description="MARS reflector: accept or re-analyse",
+    ),
+    replace=True,
+)
