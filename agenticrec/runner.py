@@ -29,11 +29,13 @@ __all__ = [
     "TrajectoriesOpt",
     "emit_report",
     "open_checkpointer",
+    "progress_bar",
     "stderr",
 ]
 
 GRAPH_MODULES: tuple[str, ...] = (
-    # modules exposing register_cli(run_app: typer.Typer) -> None
+    # modules exposing register_cli(run_app) and demo(dataset, seed=...)
+    "agenticrec.graphs.teacher",
 )
 
 stderr = Console(stderr=True)
@@ -73,6 +75,36 @@ def open_checkpointer(path: Path | None) -> Iterator[Any]:
         yield SqliteSaver(conn)
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, *, disable: bool = False) -> Iterator[Any]:
+    """A rich progress bar on stderr; yields ``update(done, total)``."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    if disable:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+    ) as prog:
+        task = prog.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            prog.update(task, completed=done, total=total)
+
+        yield update
 
 
 def emit_report(report: dict[str, Any], *, as_json: bool, title: str = "") -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 
 import numpy as np
+import typer
 from langchain_core.messages import (
     AIMessage,
     AnyMessage,
@@ -48,6 +49,17 @@ from agenticrec.graphs import _teacher_roles as roles
 from agenticrec.graphs._teacher_workspace import TeacherWorkspace, workspace
 from agenticrec.graphs.evidence import quote, translate
 from agenticrec.policy import Decision, make_policy
+from agenticrec.runner import (
+    CheckpointOpt,
+    DataOpt,
+    JsonOpt,
+    SeedOpt,
+    ThreadOpt,
+    TrajectoriesOpt,
+    emit_report,
+    open_checkpointer,
+    progress_bar,
+)
 from agenticrec.trajectory import TrajectoryWriter
 
 __all__ = [
@@ -539,18 +551,17 @@ def run(
     }
     cg = build_graph(checkpointer=checkpointer) if checkpointer is not None else graph
     inp: Any = {"users": users}
+    done = None
     if checkpointer is not None:
         snap = cg.get_state(config)
-        if snap.next:
-            inp = None  # resume the interrupted thread
-        elif snap.values.get("results") and snap.values.get("users") == users:
-            inp = None  # finished already: report it
+        if snap.next or snap.tasks:
+            inp = None  # an interrupted thread: resume it where it stopped
+        elif snap.values.get("users") == users and "results" in snap.values:
+            done = snap.values  # this thread already finished: report it
     t1 = time.perf_counter()
-    final = None
+    final = done
     try:
-        if inp is None and not cg.get_state(config).next:
-            final = cg.get_state(config).values
-        else:
+        if done is None:
             for chunk in cg.stream(inp, config, context=ctx, stream_mode="values"):
                 final = chunk
                 if progress is not None:
@@ -604,3 +615,61 @@ def _policy_counts(results: list[dict]) -> dict[str, dict[str, int]]:
             out.setdefault(role, {}).setdefault(key, 0)
             out[role][key] += 1
     return out
+
+
+# --------------------------------------------------------------------- CLI
+def register_cli(run_app) -> None:
+    """Add ``agenticrec run teacher`` to the CLI."""
+    @run_app.command("teacher")
+    def run_teacher(
+        data: DataOpt = "ml-latest-small",
+        users: int = typer.Option(100, "--users", help="Users to process (0: all)."),
+        protocol: str = typer.Option(
+            "sampled:19", "--protocol", help="sampled:19 | sampled:99 | full"
+        ),
+        k: int = typer.Option(10, "--k", help="Ranking length."),
+        max_reflections: int = typer.Option(1, "--max-reflections"),
+        trajectories: TrajectoriesOpt = None,
+        seed: SeedOpt = 0,
+        checkpoint: CheckpointOpt = None,
+        thread_id: ThreadOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """MARS teacher: plan, call graph tools, reflect, rank; vs baselines."""
+        ctx = TeacherContext(
+            data=data,
+            protocol=protocol,
+            k=k,
+            seed=seed,
+            max_reflections=max_reflections,
+            trajectories=str(trajectories) if trajectories else None,
+        )
+        with (
+            open_checkpointer(checkpoint) as saver,
+            progress_bar("teacher", disable=False) as bar,
+        ):
+            report = run(
+                ctx,
+                n_users=users or None,
+                checkpointer=saver,
+                thread_id=thread_id,
+                progress=bar,
+            )
+        emit_report(report, as_json=as_json, title="teacher")
+
+
+def demo(ds, *, seed: int = 0) -> dict[str, Any]:
+    """A short teacher run for ``agenticrec demo``: 30 users, sampled:19."""
+    ctx = TeacherContext(
+        data=ds.name if ds.source.startswith("embedded") else ds.source, seed=seed
+    )
+    report = run(ctx, n_users=30)
+    m = report["metrics"]
+    return {
+        "users": report["users"],
+        "protocol": report["protocol"],
+        "NDCG@10": {k: v["NDCG@10"] for k, v in m.items()},
+        "HR@10": {k: v["HR@10"] for k, v in m.items()},
+        "policies": report["policies"],
+        "users_per_s": report["timings"]["users_per_s"],
+    }
