@@ -8,6 +8,7 @@ on stdout and nothing else (progress and notes go to stderr).
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -142,6 +143,39 @@ def demo(
         stderr.rule(f"graph: {name}")
         report["graphs"][name] = mod.demo(ds, seed=seed)
     emit_report(report, as_json=as_json, title="demo report")
+
+
+@app.command("replay")
+def replay(
+    path: Annotated[Path, typer.Argument(help="Trajectory JSONL file.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-execute every recorded tool call and report results that differ."""
+    from agenticrec.replay import replay_file
+
+    report = replay_file(path)
+    emit_report(report.as_dict(), as_json=as_json, title=f"replay {path}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("export")
+def export(
+    path: Annotated[Path, typer.Argument(help="Trajectory JSONL file.")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="sft | openai | grpo | star")
+    ] = "sft",
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("export"),
+    keep: Annotated[
+        str | None, typer.Option("--keep", help="Outcome filter, e.g. hit@10.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export trajectories as distillation data (SFT, OpenAI, GRPO, STAR)."""
+    from agenticrec.export import export_file
+
+    summary = export_file(path, out, fmt, keep=keep)
+    emit_report(summary, as_json=as_json, title="export")
 
 
 def _register_graphs() -> None:

@@ -1,0 +1,203 @@
+"""Export trajectories as distillation data for a single student model.
+
+Formats (one JSONL file each, written atomically into the output folder):
+
+* ``sft`` -> ``sft.jsonl``: TRL conversational rows ``{"messages", "tools"}``;
+  assistant turns carry ``tool_calls`` (arguments as objects) followed by
+  ``tool`` messages, as TRL's chat templates expect.
+* ``openai`` -> ``openai.jsonl``: OpenAI chat fine-tuning rows; tool-call
+  ``arguments`` are JSON strings and ``tools`` are ``{"type": "function"}``.
+* ``grpo`` -> ``grpo.jsonl``: prompt-only rows (``prompt`` as system + user
+  messages) with the held-out item as ``target`` and the ``candidates``;
+  score completions with :func:`agenticrec.evals.rewards.reward`.
+* ``star`` -> ``star.jsonl``: one linear chain of thought per run (STAR):
+  ``<plan>..</plan><tool_call>..</tool_call><tool_response>..</tool_response>
+  <reflection>..</reflection><recommend>[ids]</recommend>`` as ``completion``.
+
+``keep="hit@K"`` keeps only runs whose final top-K holds the held-out item
+(outcome filtering); the summary counts kept and dropped runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from agenticrec._io import atomic_write_text
+from agenticrec.errors import ConfigError
+from agenticrec.trajectory import Trajectory, read_trajectories
+
+__all__ = ["FORMATS", "export_file", "tools_schema"]
+
+Format = Literal["sft", "openai", "grpo", "star"]
+FORMATS: tuple[str, ...] = ("sft", "openai", "grpo", "star")
+
+
+def _parse_keep(keep: str | None) -> int | None:
+    if keep is None:
+        return None
+    m = re.fullmatch(r"hit@(\d+)", keep.strip())
+    if not m or int(m.group(1)) < 1:
+        raise ConfigError(f"--keep {keep!r}: expected hit@K with K >= 1, e.g. hit@10")
+    return int(m.group(1))
+
+
+def tools_schema(header_graph: str) -> list[dict[str, Any]]:
+    """OpenAI function schemas of the graph's tools (what the student may call)."""
+    import importlib
+
+    mod = importlib.import_module(f"agenticrec.graphs.{header_graph}")
+    return mod.tool_schemas()
+
+
+def _step(traj: Trajectory, node: str):
+    return [s for s in traj.steps if s.node == node]
+
+
+def _conversation(traj: Trajectory, *, string_args: bool) -> list[dict[str, Any]]:
+    plan = _step(traj, "planner")
+    if not plan:
+        raise ConfigError(f"run {traj.header.run_id} has no planner step")
+    extra = plan[0].extra
+    msgs: list[dict[str, Any]] = [
+        {"role": "system", "content": extra.get("system", "")},
+        {"role": "user", "content": extra.get("task", "")},
+    ]
+    for s in traj.steps:
+        if s.node in ("planner", "ranker", "reflector"):
+            msgs.append(
+                {
+                    "role": "assistant",
+                    "content": json.dumps(s.decision, ensure_ascii=False),
+                }
+            )
+        elif s.node == "tools":
+            calls = []
+            for c in s.tool_results:
+                args = json.dumps(c["args"]) if string_args else c["args"]
+                calls.append(
+                    {
+                        "id": c["id"],
+                        "type": "function",
+                        "function": {"name": c["name"], "arguments": args},
+                    }
+                )
+            msgs.append({"role": "assistant", "content": "", "tool_calls": calls})
+            for c in s.tool_results:
+                msgs.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": c["id"],
+                        "name": c["name"],
+                        "content": "\n".join(c.get("evidence", [])),
+                    }
+                )
+    return msgs
+
+
+def _star(traj: Trajectory) -> str:
+    parts = []
+    for s in traj.steps:
+        if s.node == "planner":
+            parts.append(f"<plan>{json.dumps(s.decision, ensure_ascii=False)}</plan>")
+        elif s.node == "tools":
+            for c in s.tool_results:
+                call = json.dumps({"name": c["name"], "arguments": c["args"]})
+                parts.append(f"<tool_call>{call}</tool_call>")
+                text = "\n".join(c.get("evidence", []))
+                parts.append(f"<tool_response>{text}</tool_response>")
+        elif s.node == "reflector":
+            parts.append(
+                f"<reflection>{json.dumps(s.decision, ensure_ascii=False)}</reflection>"
+            )
+    ranking = _final(traj)["ranking"]
+    parts.append(f"<recommend>{json.dumps(ranking)}</recommend>")
+    return "\n".join(parts)
+
+
+def _final(traj: Trajectory) -> dict[str, Any]:
+    if traj.end is None:
+        raise ConfigError(f"run {traj.header.run_id} has no end record")
+    return traj.end.metrics
+
+
+def export_file(
+    path: str | Path,
+    out_dir: str | Path,
+    fmt: str,
+    *,
+    keep: str | None = None,
+) -> dict[str, Any]:
+    """Write ``fmt`` rows for every complete run in ``path`` into ``out_dir``.
+
+    Returns a summary: the file written, rows kept, runs dropped by the
+    outcome filter and incomplete runs skipped.
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"format {fmt!r}: expected one of {FORMATS}")
+    k = _parse_keep(keep)
+    runs = read_trajectories(path)
+    rows: list[dict[str, Any]] = []
+    dropped = incomplete = 0
+    schemas: dict[str, list] = {}
+    for traj in runs.values():
+        if traj.end is None or not _step(traj, "planner"):
+            incomplete += 1
+            continue
+        final = _final(traj)
+        if k is not None and not (0 <= final.get("rank", -1) < k):
+            dropped += 1
+            continue
+        graph = traj.header.graph
+        if graph not in schemas:
+            schemas[graph] = tools_schema(graph)
+        extra = _step(traj, "planner")[0].extra
+        base = {"run_id": traj.header.run_id, "target": final["target"]}
+        if fmt == "sft":
+            rows.append(
+                {
+                    **base,
+                    "messages": _conversation(traj, string_args=False),
+                    "tools": schemas[graph],
+                }
+            )
+        elif fmt == "openai":
+            rows.append(
+                {
+                    "messages": _conversation(traj, string_args=True),
+                    "tools": schemas[graph],
+                }
+            )
+        elif fmt == "grpo":
+            rows.append(
+                {
+                    **base,
+                    "prompt": [
+                        {"role": "system", "content": extra.get("system", "")},
+                        {"role": "user", "content": extra.get("task", "")},
+                    ],
+                    "candidates": extra.get("candidates", []),
+                }
+            )
+        else:
+            rows.append(
+                {**base, "prompt": extra.get("task", ""), "completion": _star(traj)}
+            )
+    out = Path(out_dir)
+    target = out / f"{fmt}.jsonl"
+    if target.resolve().parent != out.resolve():
+        raise ConfigError(f"refusing to write outside {out}")
+    atomic_write_text(
+        target, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    )
+    return {
+        "format": fmt,
+        "file": str(target),
+        "rows": len(rows),
+        "kept": len(rows),
+        "dropped": dropped,
+        "incomplete": incomplete,
+        "keep": keep,
+    }
