@@ -43,9 +43,7 @@ def _profile(r: Mapping[str, Any]) -> list[str]:
 
 
 def _cooccurrence(r: Mapping[str, Any]) -> list[str]:
-    scope = (
-        f"the user's last {r['window']} items" if r.get("window") else "the history"
-    )
+    scope = f"the user's last {r['window']} items" if r.get("window") else "the history"
     lines = []
     for s in r["support"]:
         lines.append(

@@ -26,7 +26,6 @@ import json
 import operator
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 
 import numpy as np
@@ -46,9 +45,10 @@ from langgraph.runtime import Runtime
 from agenticrec.context import Context
 from agenticrec.evals.metrics import summarize
 from agenticrec.graphs import _teacher_roles as roles
+from agenticrec.graphs._runtime import policy_for, stream_thread, who, writer_for
 from agenticrec.graphs._teacher_workspace import TeacherWorkspace, workspace
 from agenticrec.graphs.evidence import translate
-from agenticrec.policy import Decision, make_policy
+from agenticrec.policy import Decision
 from agenticrec.runner import (
     CheckpointOpt,
     DataOpt,
@@ -60,7 +60,6 @@ from agenticrec.runner import (
     open_checkpointer,
     progress_bar,
 )
-from agenticrec.trajectory import TrajectoryWriter
 
 __all__ = [
     "TeacherContext",
@@ -127,41 +126,12 @@ class TeacherState(TeacherInput, total=False):
 
 
 # ----------------------------------------------------------------- runtime
-_WRITERS: dict[str, TrajectoryWriter] = {}
-_POLICIES: dict[int, Any] = {}
-
-
 def _ctx(runtime: Runtime[TeacherContext]) -> TeacherContext:
     return runtime.context if runtime.context is not None else TeacherContext()
 
 
-def _policy(ctx: TeacherContext):
-    key = id(ctx)
-    if key not in _POLICIES:
-        _POLICIES.clear()
-        _POLICIES[key] = make_policy(ctx)
-    return _POLICIES[key]
-
-
-def _writer(ctx: TeacherContext) -> TrajectoryWriter | None:
-    if not ctx.trajectories:
-        return None
-    path = str(Path(ctx.trajectories).resolve())
-    w = _WRITERS.get(path)
-    if w is None or w._fh.closed:
-        w = _WRITERS[path] = TrajectoryWriter(path)
-    return w
-
-
-def close_writers() -> None:
-    """Flush and fsync every open trajectory file (called at the end of a run)."""
-    for w in _WRITERS.values():
-        w.close()
-    _WRITERS.clear()
-
-
 def _record(ctx, config, state, node, *, decision: Decision | None = None, **kw):
-    w = _writer(ctx)
+    w = writer_for(ctx.trajectories)
     if w is None:
         return
     ws = ctx.ws()
@@ -241,7 +211,7 @@ def planner(
         "n_candidates": len(state["candidates"]),
         "available": list(roles.ANALYSES),
     }
-    d = _policy(ctx).decide("teacher.planner", obs)
+    d = policy_for(ctx).decide("teacher.planner", obs)
     task = state["messages"][0].content if state.get("messages") else ""
     _record(
         ctx,
@@ -261,7 +231,7 @@ def planner(
         "plan": plan,
         "pending": plan,
         "messages": [AIMessage(d.value.model_dump_json(), name="planner")],
-        "policies": {**state.get("policies", {}), "planner": _who(d)},
+        "policies": {**state.get("policies", {}), "planner": who(d)},
     }
 
 
@@ -277,7 +247,7 @@ def analyst(
         "history_len": int(ws.index.history(state["user"]).size),
         "tools": sorted(ws.tools),
     }
-    d = _policy(ctx).decide("teacher.analyst", obs)
+    d = policy_for(ctx).decide("teacher.analyst", obs)
     calls = []
     for i, call in enumerate(d.value.calls):
         args = dict(call.args)
@@ -305,7 +275,7 @@ def analyst(
         "messages": [msg],
         "done": state.get("done", []) + state["pending"],
         "pending": [],
-        "policies": {**state.get("policies", {}), "analyst": _who(d)},
+        "policies": {**state.get("policies", {}), "analyst": who(d)},
     }
 
 
@@ -391,7 +361,7 @@ def ranker(
         "candidates": _candidates_obs(state, ws),
         "evidence": state.get("evidence", [])[-40:],
     }
-    d = _policy(ctx).decide("teacher.ranker", obs)
+    d = policy_for(ctx).decide("teacher.ranker", obs)
     _record(
         ctx,
         config,
@@ -408,7 +378,7 @@ def ranker(
         "draft": list(d.value.ranking),
         "rationale": d.value.rationale,
         "messages": [AIMessage(d.value.model_dump_json(), name="ranker")],
-        "policies": {**state.get("policies", {}), "ranker": _who(d)},
+        "policies": {**state.get("policies", {}), "ranker": who(d)},
     }
 
 
@@ -428,7 +398,7 @@ def reflector(
         "reflections": state.get("reflections", 0),
         "max_reflections": ctx.max_reflections,
     }
-    d = _policy(ctx).decide("teacher.reflector", obs)
+    d = policy_for(ctx).decide("teacher.reflector", obs)
     _record(
         ctx,
         config,
@@ -441,7 +411,7 @@ def reflector(
     extra = [a for a in d.value.extra_analyses if a not in state.get("done", [])]
     update: dict[str, Any] = {
         "messages": [AIMessage(d.value.model_dump_json(), name="reflector")],
-        "policies": {**state.get("policies", {}), "reflector": _who(d)},
+        "policies": {**state.get("policies", {}), "reflector": who(d)},
     }
     if go_back and extra:
         update["pending"] = extra
@@ -496,14 +466,6 @@ def finish(
 
 def _ndcg(rank: int) -> float:
     return float(1.0 / np.log2(rank + 2)) if 0 <= rank < 10 else 0.0
-
-
-def _who(d: Decision) -> str:
-    return (
-        d.policy
-        if d.fallback_reason is None
-        else f"rule (fallback: {d.fallback_reason})"
-    )
 
 
 def after_next_user(state: TeacherState) -> Literal["planner", "__end__"]:
@@ -571,24 +533,18 @@ def run(
         "recursion_limit": 20 + 12 * len(users) * (ctx.max_reflections + 1),
     }
     cg = build_graph(checkpointer=checkpointer) if checkpointer is not None else graph
-    inp: Any = {"users": users}
-    done = None
-    if checkpointer is not None:
-        snap = cg.get_state(config)
-        if snap.next or snap.tasks:
-            inp = None  # an interrupted thread: resume it where it stopped
-        elif snap.values.get("users") == users and "results" in snap.values:
-            done = snap.values  # this thread already finished: report it
     t1 = time.perf_counter()
-    final = done
-    try:
-        if done is None:
-            for chunk in cg.stream(inp, config, context=ctx, stream_mode="values"):
-                final = chunk
-                if progress is not None:
-                    progress(len(chunk.get("results", [])), len(users))
-    finally:
-        close_writers()
+    final = stream_thread(
+        cg,
+        {"users": users},
+        config,
+        ctx,
+        checkpointer=checkpointer,
+        same_input=lambda v: v.get("users") == users and "results" in v,
+        on_chunk=(lambda c: progress(len(c.get("results", [])), len(users)))
+        if progress is not None
+        else None,
+    )
     elapsed = time.perf_counter() - t1
     results = final.get("results", []) if final else []
     rows = np.array([ws.row(r["user"]) for r in results], dtype=np.int64)
@@ -631,8 +587,8 @@ def run(
 def _policy_counts(results: list[dict]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for r in results:
-        for role, who in r["policies"].items():
-            key = "rule (fallback)" if who.startswith("rule (fallback") else who
+        for role, by in r["policies"].items():
+            key = "rule (fallback)" if by.startswith("rule (fallback") else by
             out.setdefault(role, {}).setdefault(key, 0)
             out[role][key] += 1
     return out
