@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -52,6 +53,12 @@ class LoadReport:
     """Users whose sequence in the source was capped (RecBole histories of 50)."""
     truncated_interactions: int = 0
     """Interactions lost to that cap: the source holds them only in other files."""
+    negative_timestamps: int = 0
+    """Interactions with a unix time before 1970: kept in time order, counted
+    (some exports use negative values for unknown dates)."""
+    future_timestamps: int = 0
+    """Interactions dated more than a day after the load: kept, counted; a
+    temporal split puts them last."""
     notes: tuple[str, ...] = ()
     """Anything else worth knowing, one sentence each."""
 
@@ -573,8 +580,18 @@ def build(
         stray = int(np.setdiff1d(present, known).size)
         if stray:
             notes.append(f"{stray} users with interactions are not in the user file")
+    n_negative = n_future = 0
+    if kind == "unix" and len(ts):
+        n_negative = int(np.count_nonzero(ts < 0))
+        n_future = int(np.count_nonzero(ts > time.time() + 86400))
+        if n_negative:
+            notes.append(f"{n_negative} interactions have negative timestamps (kept)")
+        if n_future:
+            notes.append(f"{n_future} interactions are dated in the future (kept)")
     report = LoadReport(
         rows=n,
+        negative_timestamps=n_negative,
+        future_timestamps=n_future,
         duplicate_rows=n_duplicates,
         repeated_pairs=len(users) - n_pairs,
         unknown_items=n_unknown,

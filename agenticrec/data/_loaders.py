@@ -28,7 +28,7 @@ EMBEDDED = "ml-latest-small"
 DATA_DIR_ENV = "AGENTICREC_DATA_DIR"
 SHARED_DATA_ENV = "AGENTICREC_SHARED_DATA"
 
-LOADER_VERSION = 1
+LOADER_VERSION = 2
 """Bump when parsing changes, so caches written by older code are rebuilt."""
 
 
