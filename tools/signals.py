@@ -97,32 +97,42 @@ def cooccurrence_support(
 ) -> CoSupport:
     """Co-occurrence of each candidate with an item set.
 
+    The pairwise counts ``C[S, cands]`` come from the dense interaction matrix
+    (``X[:, S].T @ X[:, cands]``: ``u * s * c`` work, no ``[i, i]`` matrix),
+    else from the dense co-occurrence matrix; on a fully sparse graph only
+    ``score`` is computed and ``via`` is ``-1``. History sets must not repeat
+    an item (leave-one-out histories are deduplicated).
+
     Args:
-        g: the graph (the dense co-occurrence path gives ``via``; on the sparse
-            path ``via`` is ``-1`` and only ``score`` is computed).
+        g: the graph.
         items: i32[q, s] history item sets, ``-1`` pads.
         cands: i32[q, c] candidates, ``-1`` pads.
 
     Returns:
         :class:`CoSupport` of ``[q, c]`` arrays.
     """
-    valid = ((items >= 0) & (items < g.n_items)).astype(jnp.float32)
-    h = _marks(g, items)
-    if g.counts is None:
-        score = _take(propagate(g, h), cands)
+    valid = (items >= 0) & (items < g.n_items)
+    safe_s = jnp.clip(items, 0, g.n_items - 1)
+    safe_c = jnp.clip(cands, 0, g.n_items - 1)
+    if g.x is not None:
+        xs = jnp.take(g.x, safe_s, axis=1)  # [u, q, s]
+        xc = jnp.take(g.x, safe_c, axis=1)  # [u, q, c]
+        pair = jnp.einsum("uqs,uqc->qcs", xs, xc, preferred_element_type=jnp.float32)
+    elif g.counts is not None:
+        cols = g.counts[safe_c]  # [q, c, i]: C symmetric, so rows are columns
+        pair = jnp.take_along_axis(cols, safe_s[:, None, :], axis=2)  # [q, c, s]
+    else:
+        score = _take(propagate(g, _marks(g, items)), cands)
         neg = jnp.full(cands.shape, -1, jnp.int32)
         zero = jnp.zeros(cands.shape, jnp.float32)
         return CoSupport(score, neg, zero, zero)
-    safe_c = jnp.clip(cands, 0, g.n_items - 1)
-    cols = g.counts[safe_c]  # [q, c, i]: C symmetric, so rows are columns
-    score = jnp.einsum("qci,qi->qc", cols, h, precision=_HIGHEST)
-    safe_s = jnp.clip(items, 0, g.n_items - 1)
-    pair = jnp.take_along_axis(cols, safe_s[:, None, :], axis=2)  # [q, c, s]
-    pair = jnp.where(valid[:, None, :] > 0, pair, -1.0)
+    pair = jnp.where(valid[:, None, :], pair, 0.0)
+    score = jnp.sum(pair, axis=2)
     # ties go to the smaller item id: order the set by id before argmax
-    key = jnp.where(valid > 0, safe_s, g.n_items)
+    key = jnp.where(valid, safe_s, g.n_items)
     order = jnp.argsort(key, axis=1)
-    pair_sorted = jnp.take_along_axis(pair, order[:, None, :], axis=2)
+    masked = jnp.where(valid[:, None, :], pair, -1.0)
+    pair_sorted = jnp.take_along_axis(masked, order[:, None, :], axis=2)
     best = jnp.argmax(pair_sorted, axis=2)
     via = jnp.take_along_axis(jnp.take_along_axis(items, order, 1), best, axis=1)
     via_count = jnp.take_along_axis(pair_sorted, best[..., None], axis=2)[..., 0]
@@ -130,7 +140,9 @@ def cooccurrence_support(
     via = jnp.where(ok, via, -1)
     via_count = jnp.where(ok, via_count, 0.0)
     pop = g.popularity
-    lift = via_count * g.n_users / jnp.maximum(pop[jnp.clip(via, 0)] * pop[safe_c], 1.0)
+    lift = via_count * g.n_users / jnp.maximum(
+        pop[jnp.clip(via, 0)] * pop[safe_c], 1.0
+    )
     return CoSupport(
         jnp.where(cands >= 0, score, 0.0), via, via_count, jnp.where(ok, lift, 0.0)
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax.numpy as jnp
 import networkx as nx
 import numpy as np
@@ -25,6 +27,12 @@ def random_graph(seed: int, n_users=40, n_items=30, density=0.15, dense=True):
     # duplicates count once
     u, i = np.r_[u, u[:5]], np.r_[i, i[:5]]
     g = InteractionGraph.from_interactions(u, i, n_users, n_items, dense=dense)
+    if dense is None:  # dense interactions, sparse co-occurrence (ml-latest-small)
+        g = dataclasses.replace(
+            InteractionGraph.from_interactions(u, i, n_users, n_items, dense=True),
+            counts=None,
+        )
+        assert g.x is not None
     return g, x.astype(np.float64)
 
 
@@ -36,7 +44,7 @@ def pad(rows, width):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("dense", [True, False])
+@pytest.mark.parametrize("dense", [True, False, None])
 def test_cooccurrence_support_matches_numpy(seed, dense):
     g, x = random_graph(seed, dense=dense)
     c = x.T @ x
@@ -51,7 +59,7 @@ def test_cooccurrence_support_matches_numpy(seed, dense):
         ref = np.array([c[s, j].sum() if j >= 0 else 0 for j in cs])
         np.testing.assert_allclose(np.asarray(out.score[r]), ref)
         np.testing.assert_allclose(np.asarray(only[r]), ref)
-        if not dense:
+        if dense is False:  # fully sparse graph: scores only
             continue
         for col, j in enumerate(cs):
             if j < 0 or s.size == 0 or c[s, j].max() == 0:

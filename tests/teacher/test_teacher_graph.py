@@ -93,6 +93,7 @@ def test_every_number_in_evidence_comes_from_the_recorded_tool_result(tmp_path):
                     }
                 )
                 for sentence in call["evidence"]:
+                    assert "(untitled)" not in sentence, sentence
                     bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', sentence)  # drop titles
                     for n in NUM.findall(bare):
                         assert float(n) in source, (n, sentence, call["name"])
