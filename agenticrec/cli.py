@@ -178,7 +178,55 @@ def export(
     emit_report(summary, as_json=as_json, title="export")
 
 
+agents_app = typer.Typer(help="Inspect declared agents.", no_args_is_help=True)
+app.add_typer(agents_app, name="agents")
+
+
+@agents_app.command("list")
+def agents_list(as_json: JsonOpt = False) -> None:
+    """Every declared agent: loop, evaluation, decision space, reward."""
+    from agenticrec.agents import agents
+
+    _register_graphs()
+    rows = [
+        {
+            "name": a.name,
+            "kind": a.kind,
+            "inputs": list(a.inputs),
+            "outputs": list(a.outputs),
+            "reward": a.reward,
+            "evolution": a.evolution,
+            "decision_space": sorted(a.space().get("properties", {})),
+            "description": a.description,
+        }
+        for a in sorted(agents().values(), key=lambda a: a.name)
+    ]
+    if as_json:
+        emit_report({"agents": rows}, as_json=True)
+        return
+    table = Table(title=f"{len(rows)} agents")
+    for col in ("name", "kind", "reward", "evolution", "loop", "decision space"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["kind"],
+            r["reward"],
+            r["evolution"],
+            f"{', '.join(r['inputs'])} -> {', '.join(r['outputs'])}",
+            ", ".join(r["decision_space"]),
+        )
+    Console().print(table)
+
+
+_REGISTERED = False
+
+
 def _register_graphs() -> None:
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    _REGISTERED = True
     for mod_name in GRAPH_MODULES:
         importlib.import_module(mod_name).register_cli(run_app)
 

@@ -36,6 +36,7 @@ __all__ = [
 GRAPH_MODULES: tuple[str, ...] = (
     # modules exposing register_cli(run_app) and demo(dataset, seed=...)
     "agenticrec.graphs.teacher",
+    "agenticrec.graphs.system",
 )
 
 stderr = Console(stderr=True)
