@@ -11,6 +11,8 @@ from __future__ import annotations
 
 BUILTIN_TOOL_MODULES: tuple[str, ...] = (
     # each module exports TOOLS: list[langchain_core.tools.BaseTool]
+    "agenticrec.tools.graph_tools",
+    "agenticrec.tools.pareto_tools",
 )
 
 __all__ = ["BUILTIN_TOOL_MODULES"]
