@@ -17,8 +17,7 @@ from langchain_core.tools import BaseTool
 
 from agenticrec import data
 from agenticrec.errors import ConfigError
-from agenticrec.tools._graph_ops import history_rows, propagate
-from agenticrec.tools.graph import InteractionGraph
+from agenticrec.tools.graph import InteractionGraph, history_rows, propagate
 from agenticrec.tools.teacher_tools import EvidenceIndex, make_teacher_tools
 
 __all__ = ["FULL_POOL", "TeacherWorkspace", "parse_protocol", "workspace"]

@@ -16,9 +16,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._graph_build import InteractionGraph
-from ._graph_ops import history_rows, overlap, propagate, spread, top_n
-from ._graph_walk import personalized_pagerank
+from .graph import (
+    InteractionGraph,
+    history_rows,
+    overlap,
+    personalized_pagerank,
+    propagate,
+    spread,
+    top_n,
+)
 
 __all__ = [
     "CoSupport",

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from agenticrec.errors import ConfigError
 
-from ._graph_build import InteractionGraph
+from .graph import InteractionGraph
 from .signals import cooccurrence_support, neighbour_support, walk_support
 
 __all__ = ["EvidenceIndex", "make_teacher_tools", "TOOLS"]
