@@ -142,7 +142,25 @@ def demo(
         name = mod_name.rsplit(".", 1)[-1]
         stderr.rule(f"graph: {name}")
         report["graphs"][name] = mod.demo(ds, seed=seed)
-    emit_report(report, as_json=as_json, title="demo report")
+    if as_json:
+        emit_report(report, as_json=True)
+        return
+    console = Console()
+    d = report["data"]
+    console.print(
+        f"[bold]data[/] {data_name}: {d['users']:,} users, {d['items']:,} items, "
+        f"{d['interactions']:,} interactions; {len(report['tools'])} tools; "
+        f"policy: {policy}"
+    )
+    table = Table(title="what each graph found", show_lines=True)
+    table.add_column("graph")
+    table.add_column("found")
+    for name, found in report["graphs"].items():
+        text = found.get("summary") or ", ".join(
+            f"{k}={v}" for k, v in found.items() if not isinstance(v, dict | list)
+        )
+        table.add_row(name, str(text))
+    console.print(table)
 
 
 @app.command("replay")

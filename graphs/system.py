@@ -147,7 +147,9 @@ def _record(ctx, config, node: str, rnd: int, **kw) -> None:
         dataset={"name": ctx.data, "seed": ctx.seed},
     )
     decision = kw.pop("decision", None)
-    if decision is not None:
+    if node == "__end__":
+        rec.end(metrics=kw.get("metrics", {}))
+    elif decision is not None:
         rec.decision_step(decision, node=node, step_id=f"{node}:{rnd}", **kw)
     else:
         rec.step(f"{node}:{rnd}", node=node, **kw)
@@ -326,10 +328,18 @@ def measure(
             "outer_heldout": row["outer_heldout"],
         },
     )
+    if not row["trigger"] and rnd >= state["rounds"]:  # the run's last node
+        _record(ctx, config, "__end__", rnd, metrics=_end_metrics(row))
     return {"shifted": shifted, "trigger": row["trigger"], "history": [row]}
 
 
 INITIAL = "base"
+
+
+def _end_metrics(row: dict[str, Any]) -> dict[str, Any]:
+    """What a system run's trajectory end record keeps: its last measurement."""
+    keys = ("round", "outer_offline", "outer_heldout", "initial_outer_heldout")
+    return {k: row[k] for k in keys} | {"routing": row["routing"]}
 
 
 def _measure_row(ctx, ws, arms, routing, shifted, rnd) -> dict[str, Any]:
@@ -409,6 +419,15 @@ def compositional(
     used = set(new_routing.values())
     arms = {k: v for k, v in arms.items() if k in used}
     _record(ctx, config, "compositional", rnd, decision=d, observation=obs)
+    if rnd >= state["rounds"]:  # the run's last node
+        last = [h for h in state.get("history", []) if h["phase"] == "measure"]
+        _record(
+            ctx,
+            config,
+            "__end__",
+            rnd,
+            metrics={**_end_metrics(last[-1]), "routing": new_routing},
+        )
     return {
         "arms": arms,
         "routing": new_routing,

@@ -643,7 +643,11 @@ def demo(ds, *, seed: int = 0) -> dict[str, Any]:
     )
     report = run(ctx, n_users=30)
     m = report["metrics"]
+    nd = {k: v["NDCG@10"] for k, v in m.items()}
     return {
+        "summary": f"NDCG@10 {nd['teacher']:.3f} vs ItemKNN {nd['itemknn']:.3f}, "
+        f"popularity {nd['popularity']:.3f}, random {nd['random']:.3f} "
+        f"on {report['users']} users ({report['protocol']}, rule policies)",
         "users": report["users"],
         "protocol": report["protocol"],
         "NDCG@10": {k: v["NDCG@10"] for k, v in m.items()},
