@@ -18,6 +18,7 @@ from langchain_core.tools import BaseTool
 from agenticrec import data
 from agenticrec.errors import ConfigError
 from agenticrec.tools.graph import InteractionGraph, history_rows, propagate
+from agenticrec.tools.signals import item_user_matrix
 from agenticrec.tools.teacher_tools import EvidenceIndex, make_teacher_tools
 
 __all__ = ["FULL_POOL", "TeacherWorkspace", "parse_protocol", "workspace"]
@@ -26,6 +27,11 @@ FULL_POOL = 100
 """Under the full-ranking protocol the agents rank the top ``FULL_POOL`` items of
 an ItemKNN pre-ranking over the whole catalogue; items below keep their
 pre-ranking order (retrieve, then rank)."""
+
+
+XT_BYTES = 1 << 30
+"""Largest float32 item-by-user matrix the tools keep for their fast path
+(ml-latest-small: 24 MB; Amazon Scientific: 148 MB)."""
 
 
 def parse_protocol(protocol: str) -> tuple[str, int]:
@@ -116,7 +122,8 @@ def workspace(name: str, protocol: str, seed: int) -> TeacherWorkspace:
     indptr, items = split.history("test")
     vis_users = np.repeat(np.arange(sds.n_users, dtype=np.int32), np.diff(indptr))
     g = InteractionGraph.from_interactions(vis_users, items, sds.n_users, sds.n_items)
-    index = EvidenceIndex(g, indptr, items, sds.titles, sds.categories)
+    xt = item_user_matrix(g) if 4 * g.n_items * g.n_users <= XT_BYTES else None
+    index = EvidenceIndex(g, indptr, items, sds.titles, sds.categories, xt)
     if kind == "sampled":
         c = data.sample_candidates(split, n_neg, seed=seed, shuffle=True)
         users, targets, cands = c.users, c.targets, c.items

@@ -49,6 +49,8 @@ class EvidenceIndex:
     hist_items: np.ndarray
     titles: tuple[str, ...]
     categories: tuple[tuple[str, ...], ...]
+    xt: jnp.ndarray | None = None
+    """f32[i, u] item rows for the kernels' fast path (``None``: generic path)."""
 
     def history(self, user: int) -> np.ndarray:
         """int32[h] the user's visible items, oldest first."""
@@ -119,7 +121,10 @@ def cooccurrence_evidence(
         hist = hist[-recent:]
     cands = index.check_items(candidates)
     out = cooccurrence_support(
-        index.graph, _pad([hist], _bucket(hist.size)), _pad([cands], cands.size)
+        index.graph,
+        _pad([hist], _bucket(hist.size)),
+        _pad([cands], cands.size),
+        index.xt,
     )
     score, via, cnt, lift = (np.asarray(a)[0] for a in out)
 
@@ -153,8 +158,14 @@ def neighbour_evidence(
     """User-kNN votes for candidates."""
     index.check_user(user)
     cands = index.check_items(candidates)
+    hist = index.history(user)
     out = neighbour_support(
-        index.graph, jnp.asarray([user], jnp.int32), _pad([cands], cands.size), k=k
+        index.graph,
+        jnp.asarray([user], jnp.int32),
+        _pad([cands], cands.size),
+        k=k,
+        xt=index.xt,
+        hist=_pad([hist], _bucket(hist.size)) if index.xt is not None else None,
     )
     score, votes = np.asarray(out.score)[0], np.asarray(out.votes)[0]
     found = int(np.asarray(out.k_found)[0])
