@@ -36,7 +36,9 @@ __all__ = [
 GRAPH_MODULES: tuple[str, ...] = (
     # modules exposing register_cli(run_app) and demo(dataset, seed=...)
     "agenticrec.graphs.teacher",
+    "agenticrec.graphs.dualagent",
     "agenticrec.graphs.system",
+    "agenticrec.graphs.tune",
 )
 
 stderr = Console(stderr=True)

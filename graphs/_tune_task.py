@@ -1,0 +1,343 @@
+"""The tuning task the AgenticRecTune agents work on: data, splits, objectives.
+
+Protocol (per user, interactions in time order, numbered from the end: event 1
+is the last one)::
+
+    offline users:  ... history ... | offline events E+O .. O+1 |  (unused)
+    online users:   ... history ... |          (unused)         | online O .. 1
+
+Users are partitioned at random (seeded) into an *offline* and an *online*
+group. The online group's last ``online_events`` interactions (``O``, default
+1: the leave-one-out test item) are the online period that only the Online
+agent's A/B tests read. The offline group's events ``O+1 .. O+E`` (``E`` =
+``offline_events``, default 3) are what the Actor and Critic estimate on; each
+offline user's metric is the mean over its ``E`` events, which steadies the
+estimate without more users. An event ``j`` is predicted from every user's
+interactions older than their own event ``j`` (a per-user time cut-off), so no
+offline pipeline ever sees an online-period interaction.
+
+With ``E = O = 1`` this is :func:`agenticrec.tools.pipeline.tuning_pipelines`
+(offline users on their validation item, online users on their test item).
+
+The Critic replicates every estimate on two halves of the offline users
+(hashed ids, :func:`agenticrec.evals.abtest.assign`): a candidate must improve
+the north star on both.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from agenticrec import data
+from agenticrec.data._splits import Split
+from agenticrec.errors import ConfigError
+from agenticrec.evals.abtest import ABTestResult, Guardrail, analyse, assign
+from agenticrec.tools.pipeline import Pipeline, PipelineConfig, item_embeddings
+
+__all__ = [
+    "OBJECTIVES",
+    "Objective",
+    "TuneTask",
+    "task_workspace",
+]
+
+ObjectiveName = Literal["ndcg", "diversity"]
+AB_METRICS: tuple[str, ...] = ("NDCG@10", "HR@10", "ILD@10", "novelty@10")
+"""Per-user metrics an A/B test compares (NDCG@10 is the engagement metric)."""
+REPORT_METRICS: tuple[str, ...] = (*AB_METRICS, "coverage@10")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What a tuning task optimises and what must not break."""
+
+    name: str
+    """``ndcg`` or ``diversity``."""
+    north_star: str
+    """Per-user metric the A/B test must raise significantly."""
+    guard: str
+    """Second objective of the offline Pareto set and the Critic's guardrail."""
+    guard_tolerance: float
+    """Largest relative offline drop of ``guard`` the Critic accepts."""
+    guardrails: tuple[Guardrail, ...]
+    """A/B guardrails: no significant drop beyond each tolerance."""
+    text: str
+    """The task as the Actor reads it and the Skillhub is searched with."""
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "ndcg": Objective(
+        name="ndcg",
+        north_star="NDCG@10",
+        guard="ILD@10",
+        guard_tolerance=0.005,
+        guardrails=(Guardrail(metric="ILD@10"), Guardrail(metric="novelty@10")),
+        text=(
+            "Tune the multi-stage recommender (recall, pre-ranking, ranking, "
+            "re-ranking) to raise engagement NDCG@10 in an A/B test, while "
+            "intra-list diversity ILD@10 and novelty must not drop."
+        ),
+    ),
+    "diversity": Objective(
+        name="diversity",
+        north_star="ILD@10",
+        guard="NDCG@10",
+        guard_tolerance=0.05,
+        guardrails=(Guardrail(metric="NDCG@10", max_relative_drop=0.05),),
+        text=(
+            "Tune the re-ranking and ranking of the multi-stage recommender to "
+            "raise intra-list diversity ILD@10 of the final top-10 in an A/B "
+            "test, while NDCG@10 drops by at most 5% relative."
+        ),
+    ),
+}
+
+
+def _slug(text: str) -> str:
+    """A short id-safe name: ``/data/amazon-sci/`` -> ``amazon-sci``."""
+    base = re.split(r"[\\/]", text.rstrip("/\\"))[-1] or "data"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-._")[:40] or "data"
+
+
+def config_key(overrides: Mapping[str, Any]) -> str:
+    """Canonical text of a full config (equal configs, equal keys)."""
+    flat = PipelineConfig.from_flat(dict(overrides)).to_flat()
+    return json.dumps(
+        {k: round(v, 6) if isinstance(v, float) else v for k, v in flat.items()},
+        sort_keys=True,
+    )
+
+
+class TuneTask:
+    """Pipelines and statistics of one tuning task (build with
+    :func:`task_workspace`, which caches one per setting)."""
+
+    def __init__(
+        self,
+        data_name: str,
+        *,
+        seed: int,
+        online_share: float,
+        offline_events: int,
+        online_events: int,
+        max_users: int,
+    ) -> None:
+        if not 0.0 < online_share < 1.0:
+            raise ConfigError(f"online_share must lie in (0, 1), got {online_share}")
+        if offline_events < 1 or online_events < 1:
+            raise ConfigError(
+                "offline_events and online_events must be >= 1, got "
+                f"{offline_events} and {online_events}"
+            )
+        self.data_name = data_name
+        self.slug = _slug(data_name)
+        self.seed = seed
+        self.online_events = online_events
+        self.offline_events = offline_events
+        split = data.leave_one_out(data.load(data_name))
+        ds = split.dataset
+        self.dataset = ds
+        indptr, _ = ds.user_histories()
+        counts = np.diff(indptr)
+        from_end = np.repeat(counts, counts) - (
+            np.arange(ds.n_interactions) - np.repeat(indptr[:-1], counts)
+        )
+        groups = data.split_users(
+            ds, {"offline": 1.0 - online_share, "online": online_share}, seed=seed
+        )
+        emb = item_embeddings(ds, "lsa")
+        last = online_events + offline_events
+        rng = np.random.default_rng(seed)
+
+        def users_of(group: str) -> np.ndarray:
+            u = np.asarray(groups[group], np.int64)
+            u = u[counts[u] >= last + 2]  # >= 2 history items before every event
+            if max_users and len(u) > max_users:
+                u = np.sort(rng.choice(u, max_users, replace=False))
+            return u
+
+        def pipeline(users: np.ndarray, j: int) -> Pipeline:
+            sp = Split(
+                dataset=ds,
+                train=np.flatnonzero(from_end > j),
+                valid=np.flatnonzero(from_end == j),
+                test=np.flatnonzero(from_end == j),
+                protocol=f"leave-{j}-out",
+                touched=split.touched,
+            )
+            return Pipeline.build(sp, users, "valid", embeddings=emb)
+
+        off_users, on_users = users_of("offline"), users_of("online")
+        if len(off_users) < 8 or len(on_users) < 8:
+            raise ConfigError(
+                f"{data_name}: {len(off_users)} offline and {len(on_users)} online "
+                f"users have >= {last + 2} interactions; lower offline_events or "
+                "online_events"
+            )
+        self.offline = [
+            pipeline(off_users, j) for j in range(1 + online_events, 1 + last)
+        ]
+        self.online = [pipeline(on_users, j) for j in range(1, 1 + online_events)]
+        self.offline_user_ids = self.offline[0].user_ids
+        self.online_user_ids = self.online[0].user_ids
+        self.half = assign(self.offline_user_ids, seed=seed + 104729)
+        """``bool[n_offline]``: replicate B (True) or A (False)."""
+        self._cache: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+
+    # --------------------------------------------------------------- info
+    def describe(self) -> dict[str, Any]:
+        return {
+            "data": self.data_name,
+            "dataset": self.dataset.name,
+            "fingerprint": self.dataset.fingerprint,
+            "offline_users": int(len(self.offline_user_ids)),
+            "online_users": int(len(self.online_user_ids)),
+            "offline_events": self.offline_events,
+            "online_events": self.online_events,
+            "items": int(self.dataset.n_items),
+        }
+
+    # ------------------------------------------------------------ metrics
+    def _per_user(self, side: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """Per-user metrics averaged over the side's events (cached)."""
+        key = (side, config_key(overrides))
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        config = PipelineConfig.from_flat(dict(overrides))
+        pipes = self.offline if side == "offline" else self.online
+        evs = [p.evaluate(config) for p in pipes]
+        out: dict[str, Any] = {
+            m: np.mean([e[m] for e in evs], axis=0) for m in AB_METRICS
+        }
+        out["coverage@10"] = float(np.mean([e.aggregates["coverage@10"] for e in evs]))
+        if len(self._cache) > 512:
+            self._cache.clear()
+        self._cache[key] = out
+        return out
+
+    def estimate(self, overrides: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+        """Offline estimate on all offline users and on halves ``A`` and ``B``.
+
+        Returns:
+            ``{"all"|"A"|"B": {metric: mean}}``; ``coverage@10`` only in ``all``.
+        """
+        pu = self._per_user("offline", overrides)
+        out = {}
+        for name, rows in (
+            ("all", slice(None)),
+            ("A", ~self.half),
+            ("B", self.half),
+        ):
+            out[name] = {m: round(float(np.mean(pu[m][rows])), 6) for m in AB_METRICS}
+        out["all"]["coverage@10"] = round(pu["coverage@10"], 6)
+        return out
+
+    def ab_test(
+        self,
+        treatment: Mapping[str, Any],
+        control: Mapping[str, Any] | None = None,
+        *,
+        seed: int,
+        objective: Objective,
+        alpha: float = 0.05,
+        treatment_share: float = 0.5,
+        n_resamples: int = 2000,
+    ) -> ABTestResult:
+        """A/B test on the online users: arms by hashed raw ids and ``seed``,
+        Welch's t-test and bootstrap CI per metric, the objective's guardrails.
+        """
+        arm = assign(self.online_user_ids, seed=seed, treatment_share=treatment_share)
+        c = self._per_user("online", control or {})
+        t = self._per_user("online", treatment)
+        res = analyse(
+            {m: c[m][~arm] for m in AB_METRICS},
+            {m: t[m][arm] for m in AB_METRICS},
+            primary=objective.north_star,
+            guardrails=objective.guardrails,
+            alpha=alpha,
+            seed=seed,
+            n_resamples=n_resamples,
+            treatment_share=treatment_share,
+        )
+        return res.model_copy(
+            update={
+                "control_config": dict(control or {}),
+                "treatment_config": dict(treatment),
+            }
+        )
+
+    def robustness(
+        self,
+        treatment: Mapping[str, Any],
+        *,
+        objective: Objective,
+        seeds: int = 20,
+        alpha: float = 0.05,
+        base_seed: int = 1_000_003,
+    ) -> dict[str, Any]:
+        """How often ``treatment`` wins a fresh A/B test against the default
+        (``seeds`` new assignments of the same online users): an estimate of
+        the test's power for this config, computed after tuning for the report
+        and never shown to the agents."""
+        wins, sig, pvals = 0, 0, []
+        for s in range(seeds):
+            r = self.ab_test(
+                treatment,
+                seed=base_seed + s,
+                objective=objective,
+                alpha=alpha,
+                n_resamples=200,
+            )
+            m = r.metrics[objective.north_star]
+            pvals.append(m.p_value)
+            sig += int(m.significant and m.diff > 0)
+            wins += int(r.decision == "treatment")
+        on_c = self._per_user("online", {})
+        on_t = self._per_user("online", treatment)
+        return {
+            "assignments": seeds,
+            "significant_gain_share": round(sig / seeds, 3),
+            "win_share": round(wins / seeds, 3),
+            "median_p": round(float(np.median(pvals)), 4),
+            "online_mean": {
+                m: {
+                    "default": round(float(np.mean(on_c[m])), 5),
+                    "treatment": round(float(np.mean(on_t[m])), 5),
+                }
+                for m in AB_METRICS
+            },
+        }
+
+
+def experiment_seed(seed: int, experiment_id: str) -> int:
+    """A fresh, reproducible assignment seed per experiment."""
+    return (int(seed) * 1_000_003 + zlib.crc32(experiment_id.encode())) % (2**31)
+
+
+@functools.lru_cache(maxsize=4)
+def task_workspace(
+    data_name: str,
+    seed: int = 0,
+    online_share: float = 0.5,
+    offline_events: int = 3,
+    online_events: int = 1,
+    max_users: int = 0,
+) -> TuneTask:
+    """The (cached) :class:`TuneTask` of one setting."""
+    return TuneTask(
+        data_name,
+        seed=seed,
+        online_share=online_share,
+        offline_events=offline_events,
+        online_events=online_events,
+        max_users=max_users,
+    )
