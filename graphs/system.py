@@ -722,6 +722,84 @@ def _orchestrator_eval(
     return {"calibration": 1.0 - abs(fp - sp.alpha), "aa_false_positive_rate": fp}
 
 
+class DualAgentSpace(BaseModel):
+    """DualAgent-Rec's evolvable settings."""
+
+    pop_size: int = Field(40, ge=10, le=1000)
+    generations: int = Field(20, ge=10, le=500)
+    coordinator_every: int = Field(10, ge=1, le=100)
+
+
+def _dualagent_eval(space: DualAgentSpace | None = None, ctx=None) -> dict[str, float]:
+    """Mean feasible-front hypervolume of DualAgent-Rec on 10 users."""
+    from agenticrec.graphs import dualagent
+
+    sp = space or DualAgentSpace()
+    r = dualagent.run(
+        dualagent.DualAgentContext(
+            pop_size=sp.pop_size,
+            generations=sp.generations,
+            coordinator_every=sp.coordinator_every,
+        ),
+        n_users=10,
+        baselines=False,
+    )
+    return {"hypervolume": float(r["metrics"]["dualagent"]["hypervolume"])}
+
+
+class TuneSpace(BaseModel):
+    """The tune loop's evolvable settings."""
+
+    rounds: int = Field(3, ge=1, le=50)
+    candidates: int = Field(4, ge=1, le=16)
+
+
+def _tune_eval(space: TuneSpace | None = None, ctx=None) -> dict[str, float]:
+    """How many A/B tests the tune loop launched in its rounds (its own output)."""
+    import tempfile
+
+    from agenticrec.graphs import tune
+
+    sp = space or TuneSpace()
+    with tempfile.TemporaryDirectory() as tmp:
+        tctx = tune.TuneContext(
+            rounds=sp.rounds, candidates=sp.candidates, skillhub=tmp
+        )
+        try:
+            r = tune.run(tctx)
+        finally:
+            tune.close_hub(tctx)
+    return {"ab_tests": float(r["ab_tests"]), "rounds": float(r["rounds_done"])}
+
+
+register_agent(
+    AgentSpec(
+        "dualagent",
+        "model",
+        ("candidates", "constraints"),
+        ("final_lists",),
+        _dualagent_eval,
+        DualAgentSpace,
+        "inner",
+        "search",
+        "DualAgent-Rec re-ranker (graphs/dualagent.py): constrained list evolution",
+    ),
+    replace=True,
+)
+register_agent(
+    AgentSpec(
+        "tune.loop",
+        "functional",
+        ("task", "skills", "experiments"),
+        ("config", "skills"),
+        _tune_eval,
+        TuneSpace,
+        "inner",
+        "llm",
+        "AgenticRecTune loop (graphs/tune.py): actor/critic/online/insight/skill",
+    ),
+    replace=True,
+)
 register_agent(
     AgentSpec(
         "teacher",

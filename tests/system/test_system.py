@@ -52,6 +52,8 @@ def test_agents_list_shows_model_and_functional_agents():
         "system.router",
         "teacher",
         "experiment.orchestrator",
+        "dualagent",
+        "tune.loop",
     } <= set(rows)
     assert rows["ranking.fusion"]["reward"] == "outer"
     assert rows["recall.cf"]["reward"] == "inner"
