@@ -203,20 +203,73 @@ def _is_server_pid(pid: int) -> bool:
         return False
 
 
-_DIE_WITH_PARENT = """\
-import ctypes, os, runpy, signal, sys
-parent = int(sys.argv.pop(1))
+GRAMMAR_MAX_LENGTH = 512
+"""Upper bound on a string's ``maxLength`` in the grammars the server builds
+from JSON schemas (the launcher lowers larger bounds to it; 0: unchanged).
+
+llama-cpp-python 0.3.36 turns ``maxLength: n`` into ``n`` nested optional
+rules; llama.cpp rejects the grammar from about n = 1500 on (1000 passes),
+and the server then adds the NULL sampler to its chain and dies of a
+segmentation fault. A lower bound is sound: any reply the lowered grammar
+allows satisfies the original schema, and the client validates it anyway."""
+
+_LAUNCHER = """\
+import ctypes, json, os, runpy, signal, sys
+parent, max_len = int(sys.argv.pop(1)), int(sys.argv.pop(1))
+if parent:
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
+    except Exception:
+        pass
+    if os.getppid() != parent:
+        sys.exit("parent exited before the server started")
+def lower(node):
+    if isinstance(node, dict):
+        n = node.get("maxLength")
+        if isinstance(n, int) and n > max_len:
+            node["maxLength"] = max(max_len, int(node.get("minLength", 0)))
+        for v in node.values():
+            lower(v)
+    elif isinstance(node, list):
+        for v in node:
+            lower(v)
+    return node
+def patch():
+    import llama_cpp
+    from llama_cpp import _internals, llama_grammar
+    to_gbnf = llama_grammar.json_schema_to_gbnf
+    def json_schema_to_gbnf(schema, prop_order=None):
+        if max_len > 0:
+            try:
+                schema = json.dumps(lower(json.loads(schema)))
+            except (TypeError, ValueError):
+                pass
+        return to_gbnf(schema, prop_order)
+    def add_grammar(self, model, grammar):
+        g, root = grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
+        s = llama_cpp.llama_sampler_init_grammar(model.vocab, g, root)
+        if not s:  # 0.3.36 would add the NULL sampler and crash on the next token
+            raise ValueError("llama.cpp rejected the grammar built from the "
+                             "request's JSON schema (its reason is in the server log)")
+        llama_cpp.llama_sampler_chain_add(self.sampler, s)
+    llama_grammar.json_schema_to_gbnf = json_schema_to_gbnf
+    _internals.LlamaSampler.add_grammar = add_grammar
 try:
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
-except Exception:
-    pass
-if os.getppid() != parent:
-    sys.exit("parent exited before the server started")
+    patch()
+except (ImportError, AttributeError) as exc:  # another llama-cpp-python
+    print(f"agenticrec: llama_cpp not patched ({exc})", file=sys.stderr)
 runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 """
-"""Runs ``llama_cpp.server`` after asking Linux to SIGTERM it when its parent
-dies. Set in the server process itself rather than in a ``preexec_fn``, which
-would force a plain fork of this (possibly multithreaded) process."""
+"""Runs ``llama_cpp.server`` (argv: parent pid or 0, grammar max length, then
+the server's options) after
+
+* asking Linux to SIGTERM it when its parent dies (parent pid != 0). Set in
+  the server process itself rather than in a ``preexec_fn``, which would
+  force a plain fork of this (possibly multithreaded) process;
+* two workarounds for llama-cpp-python 0.3.36 (see
+  :data:`GRAMMAR_MAX_LENGTH`): ``maxLength`` bounds above the limit are
+  lowered before the grammar is built, and a grammar llama.cpp rejects
+  fails the request (HTTP 500) instead of killing the server."""
 
 
 def _log_tail(path: Path, lines: int = 25) -> str:
@@ -338,6 +391,7 @@ def start(
     n_ctx: int = 4096,
     n_threads: int = 1,
     prompt_cache_mb: int = 256,
+    grammar_max_length: int = GRAMMAR_MAX_LENGTH,
     run_dir: str | Path | None = None,
     ready_timeout_s: float = 60.0,
     die_with_parent: bool = False,
@@ -357,6 +411,8 @@ def start(
             Each role has a long fixed prefix (prompt + schema); without the
             cache only the last prompt's prefix is reused, so alternating
             roles re-read ~500 tokens per call (seconds on one thread).
+        grammar_max_length: lower larger ``maxLength`` bounds of request
+            schemas to this (:data:`GRAMMAR_MAX_LENGTH`; 0: leave them).
         run_dir: where the state file and the log go (:func:`default_run_dir`).
         ready_timeout_s: how long ``/v1/models`` may take to answer.
         die_with_parent: Linux: the server gets SIGTERM when this process
@@ -389,11 +445,11 @@ def start(
     tries = 1 if port is not None else 3
     for attempt in range(tries):
         p = port if port is not None else free_port(host)
-        launch = (
-            ["-c", _DIE_WITH_PARENT, str(os.getpid())]
-            if die_with_parent
-            else ["-m", "llama_cpp.server"]
-        )
+        launch = [
+            "-c", _LAUNCHER,
+            str(os.getpid() if die_with_parent else 0),
+            str(grammar_max_length),
+        ]  # fmt: skip
         cmd = [
             python or sys.executable, *launch,
             "--model", str(gguf),

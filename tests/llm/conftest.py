@@ -10,8 +10,11 @@ test-llm``) that skip is a failure instead.
 from __future__ import annotations
 
 import os
+from typing import Any
 
+import httpx
 import pytest
+from langchain_openai import ChatOpenAI
 
 from agenticrec.context import Context
 from agenticrec.llm_server import (
@@ -47,14 +50,14 @@ def require_local_llm() -> None:
     pytest.skip(why)
 
 
-def spawn(tmp_path_factory: pytest.TempPathFactory, name: str) -> LocalServer:
+def spawn(
+    tmp_path_factory: pytest.TempPathFactory, name: str, **kw: Any
+) -> LocalServer:
     """A fresh server on a free port, killed with the test process."""
     require_local_llm()
+    kw = {"n_threads": 1, "n_ctx": 8192, **kw}  # tune actor: ~3300 prompt tokens
     return start_server(
-        run_dir=tmp_path_factory.mktemp(name),
-        n_threads=1,
-        n_ctx=4096,
-        die_with_parent=True,
+        run_dir=tmp_path_factory.mktemp(name), die_with_parent=True, **kw
     )
 
 
@@ -77,4 +80,24 @@ def llm_server(llm_process: LocalServer) -> Context:
         llm_max_retries=1,
         llm_temperature=0.0,
         structured_output="auto",
+    )
+
+
+def capturing_model(ctx: Context, replies: list[str]) -> ChatOpenAI:
+    """ChatOpenAI as LLMPolicy builds it, appending each raw HTTP reply body of
+    a chat completion to ``replies``."""
+
+    def on_response(resp: httpx.Response) -> None:
+        if resp.url.path.endswith("/chat/completions") and resp.status_code == 200:
+            resp.read()
+            replies.append(resp.text)
+
+    return ChatOpenAI(
+        base_url=ctx.llm_base_url,
+        model=ctx.llm_model,
+        api_key="not-needed",
+        timeout=ctx.llm_timeout_s,
+        max_retries=0,
+        temperature=ctx.llm_temperature,
+        http_client=httpx.Client(event_hooks={"response": [on_response]}),
     )

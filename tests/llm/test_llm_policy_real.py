@@ -20,13 +20,12 @@ import time
 import httpx
 import openai
 import pytest
-from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from agenticrec.graphs import _teacher_roles as roles
 from agenticrec.policy import Decision, LLMPolicy, get_role, make_policy
 
-from .conftest import spawn
+from .conftest import capturing_model, spawn
 
 pytestmark = pytest.mark.llm
 
@@ -78,25 +77,6 @@ def assert_well_formed(d: Decision, role: str, obs: dict) -> None:
         )
         reply = raw if isinstance(raw, dict) else json.loads(raw)
         assert r.schema.model_validate(reply) == d.value
-
-
-def capturing_model(ctx, replies: list[str]) -> ChatOpenAI:
-    """ChatOpenAI as LLMPolicy builds it, recording each raw HTTP reply."""
-
-    def on_response(resp: httpx.Response) -> None:
-        if resp.url.path.endswith("/chat/completions") and resp.status_code == 200:
-            resp.read()
-            replies.append(resp.text)
-
-    return ChatOpenAI(
-        base_url=ctx.llm_base_url,
-        model=ctx.llm_model,
-        api_key="not-needed",
-        timeout=ctx.llm_timeout_s,
-        max_retries=0,
-        temperature=ctx.llm_temperature,
-        http_client=httpx.Client(event_hooks={"response": [on_response]}),
-    )
 
 
 def test_planner_decides_through_the_real_server(llm_server):
@@ -170,6 +150,49 @@ def test_killed_server_mid_run_falls_back_with_reason(tmp_path_factory, llm_serv
     # APIConnectionError (openai) / OpenAIConnectionError (langchain-openai)
     assert "ConnectionError" in d.fallback_reason, d.fallback_reason
     assert [m["role"] for m in d.messages] == ["system", "user"]
+
+
+def _forced_tool_call(base_url: str, max_length: int) -> httpx.Response:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "Note",
+            "parameters": {
+                "type": "object",
+                "properties": {"text": {"type": "string", "maxLength": max_length}},
+                "required": ["text"],
+            },
+        },
+    }
+    return httpx.post(
+        f"{base_url}/chat/completions",
+        timeout=120,
+        json={
+            "model": "smol",
+            "max_tokens": 8,
+            "messages": [{"role": "user", "content": "Note: hi"}],
+            "tools": [tool],
+            "tool_choice": {"type": "function", "function": {"name": "Note"}},
+        },
+    )
+
+
+def test_long_string_bounds_do_not_kill_the_server(tmp_path_factory, llm_process):
+    # maxLength 2000 (the dualagent coordinator's `reasoning`): llama.cpp
+    # rejects the grammar and plain llama-cpp-python 0.3.36 segfaults. The
+    # launcher lowers the bound to 512 ...
+    r = _forced_tool_call(llm_process.base_url, 2000)
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["tool_calls"]
+    # ... and without that, the rejected grammar fails the request, not the server
+    srv = spawn(tmp_path_factory, "llm-unbounded", grammar_max_length=0)
+    try:
+        r = _forced_tool_call(srv.base_url, 2000)
+        assert r.status_code == 500 and "rejected the grammar" in r.text
+        assert srv.healthy()
+        assert _forced_tool_call(srv.base_url, 100).status_code == 200
+    finally:
+        srv.stop(grace_s=1.0)
 
 
 def test_server_slower_than_timeout_falls_back_with_timeout(llm_server):
