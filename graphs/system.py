@@ -868,6 +868,9 @@ def demo(ds, *, seed: int = 0) -> dict[str, Any]:
     report = run(SystemContext(seed=seed, shift_round=2), rounds=3)
     f = report["final"]
     return {
+        "summary": f"held-out outer reward {f['outer_heldout']:.4f} vs initial "
+        f"composition {f['initial_outer_heldout']:.4f} after "
+        f"{len(report['rounds'])} rounds; routing {f['routing']}",
         "rounds": len(report["rounds"]),
         "outer_heldout": f["outer_heldout"],
         "initial_outer_heldout": f["initial_outer_heldout"],

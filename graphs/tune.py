@@ -1441,7 +1441,15 @@ def demo(ds, *, seed: int = 0) -> dict[str, Any]:
     w = report["winner"]
     c = report["confirmation"]
     best = w or c
+    found = (
+        "no A/B winner yet"
+        if best is None
+        else f"{'winner' if w else 'incumbent (confirmation test)'} changes "
+        f"{', '.join(best['knobs'])}: NDCG@10 {best['diff']:+.4f} (p={best['p']:.3f})"
+    )
     return {
+        "summary": f"{report['rounds_done']} rounds, {report['ab_tests']} A/B tests; "
+        f"{found}; {len(report['skills']['retrieved'])} skills retrieved",
         "rounds": report["rounds_done"],
         "ab_tests": report["ab_tests"],
         "winner_knobs": w["knobs"] if w else None,
