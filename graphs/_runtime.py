@@ -17,7 +17,15 @@ from agenticrec.context import Context
 from agenticrec.policy import Decision, Policy, make_policy
 from agenticrec.trajectory import TrajectoryWriter
 
-__all__ = ["close_writers", "policy_for", "stream_thread", "who", "writer_for"]
+__all__ = [
+    "close_writers",
+    "policy_for",
+    "record",
+    "stream_thread",
+    "thread_of",
+    "who",
+    "writer_for",
+]
 
 _WRITERS: dict[str, TrajectoryWriter] = {}
 _POLICIES: dict[int, tuple[Context, Policy]] = {}
@@ -42,6 +50,41 @@ def writer_for(path: str | Path | None) -> TrajectoryWriter | None:
     if w is None or w._fh.closed:
         w = _WRITERS[key] = TrajectoryWriter(key)
     return w
+
+
+def thread_of(config: Mapping[str, Any], default: str = "run") -> str:
+    """The LangGraph thread id of a node's ``config``."""
+    return str((config.get("configurable") or {}).get("thread_id", default))
+
+
+def record(
+    path: str | Path | None,
+    run_id: str,
+    *,
+    graph: str,
+    context: Mapping[str, Any],
+    dataset: Mapping[str, Any],
+    node: str,
+    step_id: str | None = None,
+    decision: Decision | None = None,
+    **fields: Any,
+) -> None:
+    """Append one step of ``run_id`` to the trajectory file ``path``.
+
+    ``node="__end__"`` writes the run's end record (``fields["metrics"]``); a
+    ``decision`` becomes a decision step. Stable ``step_id``\\s make a resumed
+    node's second write a no-op. Nothing happens without a ``path``.
+    """
+    w = writer_for(path)
+    if w is None:
+        return
+    rec = w.run(run_id, graph=graph, context=context, dataset=dataset)
+    if node == "__end__":
+        rec.end(metrics=fields.get("metrics", {}))
+    elif decision is not None:
+        rec.decision_step(decision, node=node, step_id=step_id, **fields)
+    else:
+        rec.step(step_id, node=node, **fields)
 
 
 def close_writers() -> None:

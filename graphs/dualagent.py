@@ -76,7 +76,13 @@ from agenticrec.context import Context
 from agenticrec.errors import ConfigError
 from agenticrec.graphs import _dualagent_problem as dp
 from agenticrec.graphs import _dualagent_roles as roles
-from agenticrec.graphs._runtime import policy_for, stream_thread, who, writer_for
+from agenticrec.graphs._runtime import (
+    policy_for,
+    record,
+    stream_thread,
+    thread_of,
+    who,
+)
 from agenticrec.runner import (
     CheckpointOpt,
     DataOpt,
@@ -319,22 +325,16 @@ def _means(m: ev.RoundMetrics, n: int) -> dict[str, Any]:
 
 
 def _record(ctx, config, node: str, *, decision=None, **kw) -> None:
-    w = writer_for(ctx.trajectories)
-    if w is None:
-        return
-    thread = (config.get("configurable") or {}).get("thread_id", "run")
-    rec = w.run(
-        str(thread),
+    record(
+        ctx.trajectories,
+        thread_of(config),
         graph=GRAPH_NAME,
         context=ctx.public_dict(),
         dataset={"name": ctx.data},
+        node=node,
+        decision=decision,
+        **kw,
     )
-    if node == "__end__":
-        rec.end(metrics=kw.get("metrics", {}))
-    elif decision is not None:
-        rec.decision_step(decision, node=node, **kw)
-    else:
-        rec.step(node=node, **kw)
 
 
 # ------------------------------------------------------------------- nodes

@@ -44,7 +44,13 @@ from pydantic import BaseModel, Field
 from agenticrec.agents import AgentSpec, register_agent
 from agenticrec.context import Context
 from agenticrec.graphs import _system_roles  # noqa: F401 - registers roles
-from agenticrec.graphs._runtime import policy_for, stream_thread, who, writer_for
+from agenticrec.graphs._runtime import (
+    policy_for,
+    record,
+    stream_thread,
+    thread_of,
+    who,
+)
 from agenticrec.graphs._system_space import (
     ChannelSpace,
     RankingSpace,
@@ -136,23 +142,16 @@ def _masks(ws: SystemWorkspace, routing: dict[str, str], arm: str) -> np.ndarray
 
 
 def _record(ctx, config, node: str, rnd: int, **kw) -> None:
-    w = writer_for(ctx.trajectories)
-    if w is None:
-        return
-    thread = (config.get("configurable") or {}).get("thread_id", "system")
-    rec = w.run(
-        thread,
+    record(
+        ctx.trajectories,
+        thread_of(config, "system"),
         graph=GRAPH_NAME,
         context=ctx.public_dict(),
         dataset={"name": ctx.data, "seed": ctx.seed},
+        node=node,
+        step_id=f"{node}:{rnd}",
+        **kw,
     )
-    decision = kw.pop("decision", None)
-    if node == "__end__":
-        rec.end(metrics=kw.get("metrics", {}))
-    elif decision is not None:
-        rec.decision_step(decision, node=node, step_id=f"{node}:{rnd}", **kw)
-    else:
-        rec.step(f"{node}:{rnd}", node=node, **kw)
 
 
 # --------------------------------------------------------------- agents

@@ -45,7 +45,13 @@ from langgraph.runtime import Runtime
 from agenticrec.context import Context
 from agenticrec.evals.metrics import summarize
 from agenticrec.graphs import _teacher_roles as roles
-from agenticrec.graphs._runtime import policy_for, stream_thread, who, writer_for
+from agenticrec.graphs._runtime import (
+    policy_for,
+    record,
+    stream_thread,
+    thread_of,
+    who,
+)
 from agenticrec.graphs._teacher_workspace import TeacherWorkspace, workspace
 from agenticrec.graphs.evidence import translate
 from agenticrec.policy import Decision
@@ -131,16 +137,13 @@ def _ctx(runtime: Runtime[TeacherContext]) -> TeacherContext:
 
 
 def _record(ctx, config, state, node, *, decision: Decision | None = None, **kw):
-    w = writer_for(ctx.trajectories)
-    if w is None:
+    if not ctx.trajectories:
         return
     ws = ctx.ws()
-    thread = (config.get("configurable") or {}).get("thread_id", "run")
     user = int(state["user"])
-    raw = ws.dataset.user_ids[user]
-    run_id = f"{thread}:{raw}"
-    rec = w.run(
-        run_id,
+    record(
+        ctx.trajectories,
+        f"{thread_of(config)}:{ws.dataset.user_ids[user]}",
         graph=GRAPH_NAME,
         context=ctx.public_dict(),
         dataset={
@@ -148,14 +151,12 @@ def _record(ctx, config, state, node, *, decision: Decision | None = None, **kw)
             "fingerprint": ws.dataset.fingerprint,
             "protocol": ws.protocol,
         },
+        node=node,
+        step_id=f"{node}:{state.get('reflections', 0)}",
+        decision=decision,
+        **({} if node == "__end__" else {"user": user}),
+        **kw,
     )
-    sid = f"{node}:{state.get('reflections', 0)}"
-    if decision is not None:
-        rec.decision_step(decision, node=node, step_id=sid, user=user, **kw)
-    elif node == "__end__":
-        rec.end(metrics=kw.get("metrics", {}))
-    else:
-        rec.step(sid, node=node, user=user, **kw)
 
 
 # ------------------------------------------------------------------- nodes

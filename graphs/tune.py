@@ -57,7 +57,7 @@ from agenticrec.context import Context
 from agenticrec.errors import ConfigError
 from agenticrec.graphs import _tune_roles  # noqa: F401 - registers tune.* roles
 from agenticrec.graphs import _tune_search as search
-from agenticrec.graphs._runtime import close_writers, policy_for, who, writer_for
+from agenticrec.graphs._runtime import close_writers, policy_for, record, who
 from agenticrec.graphs._tune_task import (
     OBJECTIVES,
     Objective,
@@ -277,23 +277,20 @@ def _thread(config: RunnableConfig) -> str:
 
 
 def _record(ctx, config, state, node, *, decision: Decision | None = None, **kw):
-    w = writer_for(ctx.trajectories)
-    if w is None:
+    if not ctx.trajectories:
         return
     ws = ctx.ws()
-    rec = w.run(
+    record(
+        ctx.trajectories,
         _thread(config),
         graph=GRAPH_NAME,
         context=ctx.public_dict(),
         dataset={"name": ws.dataset.name, "fingerprint": ws.dataset.fingerprint},
+        node=node,
+        step_id=f"{node}:{state.get('round', 0)}",
+        decision=decision,
+        **kw,
     )
-    sid = f"{node}:{state.get('round', 0)}"
-    if decision is not None:
-        rec.decision_step(decision, node=node, step_id=sid, **kw)
-    elif node == "__end__":
-        rec.end(metrics=kw.get("metrics", {}))
-    else:
-        rec.step(sid, node=node, **kw)
 
 
 def _rel(new: float, old: float) -> float:
