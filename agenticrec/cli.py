@@ -7,7 +7,7 @@ on stdout and nothing else (progress and notes go to stderr).
 
 from __future__ import annotations
 
-import importlib
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agenticrec.errors import AgenticRecError
-from agenticrec.runner import GRAPH_MODULES, JsonOpt, emit_report, stderr
+from agenticrec.runner import JsonOpt, emit_report, stderr
 
 app = typer.Typer(
     help="agenticrec: agentic recommender systems on LangGraph and JAX.",
@@ -114,15 +114,19 @@ def tools_list(
 @app.command("demo")
 def demo(
     data_name: Annotated[
-        str, typer.Option("--data", help="Dataset for the demo.")
+        str, typer.Option("--data", help="Dataset every graph runs on.")
     ] = "ml-latest-small",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run every graph briefly on the embedded data (rule policies, no network)."""
+    """Run every registered graph briefly on one dataset (rule policies unless an
+    LLM endpoint is configured). Each result is printed as it finishes, so one
+    failing graph never hides the others; the exit code is 1 if any failed."""
     from agenticrec import data
     from agenticrec.context import Context
+    from agenticrec.graphspec import load_graphs
     from agenticrec.plugins import load_tools
+    from agenticrec.runner import run
 
     ctx = Context(seed=seed)
     policy = "llm" if ctx.llm_configured else "rule (no LLM endpoint configured)"
@@ -137,30 +141,25 @@ def demo(
         "tools": [t.name for t in load_tools().tools()],
         "graphs": {},
     }
-    for mod_name in GRAPH_MODULES:
-        mod = importlib.import_module(mod_name)
-        name = mod_name.rsplit(".", 1)[-1]
+    failed = []
+    console = Console()
+    for name, spec in load_graphs().items():
         stderr.rule(f"graph: {name}")
-        report["graphs"][name] = mod.demo(ds, seed=seed)
+        try:
+            ctx = spec.context(data=data_name, seed=seed, **dict(spec.demo))
+            rep = run(spec, ctx)
+            found = {"summary": rep.summary(), "report": rep.model_dump(mode="json")}
+        except AgenticRecError as exc:
+            failed.append(name)
+            found = {"summary": f"failed: {exc}", "error": str(exc)}
+        report["graphs"][name] = found
+        if not as_json:
+            console.print(f"[bold]{name}[/]: {found['summary']}", highlight=False)
     if as_json:
         emit_report(report, as_json=True)
-        return
-    console = Console()
-    d = report["data"]
-    console.print(
-        f"[bold]data[/] {data_name}: {d['users']:,} users, {d['items']:,} items, "
-        f"{d['interactions']:,} interactions; {len(report['tools'])} tools; "
-        f"policy: {policy}"
-    )
-    table = Table(title="what each graph found", show_lines=True)
-    table.add_column("graph")
-    table.add_column("found")
-    for name, found in report["graphs"].items():
-        text = found.get("summary") or ", ".join(
-            f"{k}={v}" for k, v in found.items() if not isinstance(v, dict | list)
-        )
-        table.add_row(name, str(text))
-    console.print(table)
+    if failed:
+        stderr.print(f"[bold red]demo:[/] {', '.join(failed)} failed")
+        raise typer.Exit(1)
 
 
 @app.command("replay")
@@ -237,6 +236,55 @@ def agents_list(as_json: JsonOpt = False) -> None:
     Console().print(table)
 
 
+graphs_app = typer.Typer(help="Inspect registered graphs.", no_args_is_help=True)
+app.add_typer(graphs_app, name="graphs")
+
+
+@graphs_app.command("list")
+def graphs_list(as_json: JsonOpt = False) -> None:
+    """Every registered graph (entry-point group ``agenticrec.graphs``)."""
+    from agenticrec.graphspec import load_graphs
+
+    rows = [
+        {"name": s.name, "module": s.module, "description": s.description}
+        for s in load_graphs().values()
+    ]
+    if as_json:
+        emit_report({"graphs": rows}, as_json=True)
+        return
+    table = Table(title=f"{len(rows)} graphs")
+    for col in ("name", "module", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["module"], r["description"])
+    Console().print(table)
+
+
+@graphs_app.command("langgraph-json")
+def graphs_langgraph_json(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """A ``langgraph.json`` naming every registered graph (plugins included),
+    by the installed file of each graph module, for ``langgraph dev``."""
+    import importlib
+    import json
+
+    from agenticrec._io import atomic_write_text
+    from agenticrec.graphspec import load_graphs
+
+    graphs = {
+        s.name: f"{importlib.import_module(s.module).__file__}:graph"
+        for s in load_graphs().values()
+    }
+    text = json.dumps({"dependencies": ["."], "graphs": graphs}, indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(out, text)
+
+
 _REGISTERED = False
 
 
@@ -245,18 +293,34 @@ def _register_graphs() -> None:
     if _REGISTERED:
         return
     _REGISTERED = True
-    for mod_name in GRAPH_MODULES:
-        importlib.import_module(mod_name).register_cli(run_app)
+    from agenticrec.runner import register_commands
+
+    register_commands(run_app)
 
 
 def main() -> None:
-    """Console entry point: project errors become one clear line, exit 2."""
-    _register_graphs()
+    """Console entry point. Project errors (bad settings, files, checkpoints)
+    become one line and exit 2; any other failure one line and exit 1
+    (``AGENTICREC_DEBUG=1`` shows its traceback)."""
+    from agenticrec.runner import debug
+
     try:
+        _register_graphs()
         app()
     except AgenticRecError as exc:
         stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the one place runtime failures end
+        if debug():
+            raise
+        stderr.print(
+            f"[bold red]failed:[/] {type(exc).__name__}: {exc}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

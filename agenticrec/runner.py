@@ -1,45 +1,59 @@
-"""What every ``agenticrec run GRAPH`` shares: options, checkpoints, reports.
+"""The one runner of every graph: thread, checkpoint, resume, interrupts,
+progress, services and the typed report; and the ``agenticrec run`` commands
+generated from each graph's context fields.
 
-Graph modules add their own command to the ``run`` group through
-``register_cli(run_app)``; the modules are listed in ``GRAPH_MODULES``. The
-common options (``--data --seed --checkpoint --thread-id --json``) are
-declared once here so they mean the same everywhere.
+A run is one LangGraph thread. With a checkpoint file the thread is bound to
+its arguments (:mod:`agenticrec.checkpoint`): the default thread id is a
+digest of the binding, so a changed argument starts a new thread; an explicit
+``--thread-id`` run with other arguments is refused naming each differing
+field (``--new-thread`` discards the old one); a finished thread returns its
+stored report; a killed one resumes at its pending tasks.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import inspect
 import json
-import sqlite3
+import os
 import sys
-from collections.abc import Iterator
+import time
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from agenticrec import __version__
+from agenticrec.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    SafeSerializer,
+    binding_digest,
+    differences,
+    open_checkpointer,
+)
+from agenticrec.graphspec import GraphSpec, Report, RunResult, get_graph, load_graphs
+
 __all__ = [
-    "GRAPH_MODULES",
     "CheckpointOpt",
     "DataOpt",
     "JsonOpt",
     "SeedOpt",
     "ThreadOpt",
     "TrajectoriesOpt",
+    "binding",
     "emit_report",
     "open_checkpointer",
     "progress_bar",
+    "register_commands",
+    "run",
     "stderr",
 ]
-
-GRAPH_MODULES: tuple[str, ...] = (
-    # modules exposing register_cli(run_app) and demo(dataset, seed=...)
-    "agenticrec.graphs.teacher",
-    "agenticrec.graphs.dualagent",
-    "agenticrec.graphs.system",
-    "agenticrec.graphs.tune",
-)
 
 stderr = Console(stderr=True)
 
@@ -64,22 +78,180 @@ TrajectoriesOpt = Annotated[
 ]
 
 
-@contextlib.contextmanager
-def open_checkpointer(path: Path | None) -> Iterator[Any]:
-    """A LangGraph ``SqliteSaver`` on ``path`` (or ``None`` without a path)."""
-    if path is None:
-        yield None
-        return
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False)
-    try:
-        yield SqliteSaver(conn)
-    finally:
-        conn.close()
+# ----------------------------------------------------------------- binding
+def _digest(x: Any) -> str:
+    raw = json.dumps(x, sort_keys=True, default=str).encode()
+    return hashlib.blake2b(raw, digest_size=6).hexdigest()
 
 
+def _describe_input(inp: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in inp.items():
+        if isinstance(v, list | tuple) and len(v) > 8:
+            out[k] = f"{len(v)} values #{_digest(list(v))}"
+        else:
+            out[k] = v
+    return out
+
+
+def binding(spec: GraphSpec, ctx: Any, inp: Mapping[str, Any]) -> dict[str, Any]:
+    """What defines a run's result: graph, binding settings, input, dataset,
+    package version."""
+    return {
+        "graph": spec.name,
+        "version": __version__,
+        "settings": ctx.settings(binding_only=True),
+        "input": _describe_input(inp),
+        "dataset": dict(spec.dataset(ctx)),
+    }
+
+
+def resolve_concurrency(ctx: Any) -> int:
+    """``ctx.concurrency``, or the default: 16 with an LLM endpoint (its calls
+    wait on the network), else 4 (rule policies are CPU-bound)."""
+    n = int(getattr(ctx, "concurrency", 0) or 0)
+    if n:
+        return n
+    return 16 if ctx.llm_configured else 4
+
+
+# ---------------------------------------------------------------------- run
+def run(
+    graph: str | GraphSpec,
+    ctx: Any = None,
+    *,
+    checkpoint: Path | str | Checkpoint | Any = None,
+    thread_id: str | None = None,
+    new_thread: bool = False,
+    resume: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Run (or resume) ``graph`` under ``ctx`` and return its typed report.
+
+    Args:
+        checkpoint: a SQLite file path (or an open :class:`Checkpoint`, or a
+            LangGraph saver such as ``InMemorySaver``); enables resume.
+        thread_id: default: ``<graph>-<digest of the binding>``.
+        new_thread: discard a stored thread of this id instead of refusing.
+        resume: the answer to a pending ``interrupt`` (``Command(resume=...)``).
+        progress: called with ``(done, total)``.
+
+    Raises:
+        CheckpointError: unsafe checkpoint, a thread bound to other
+            arguments, or a thread another process is running.
+    """
+    spec = get_graph(graph) if isinstance(graph, str) else graph
+    ctx = ctx if ctx is not None else spec.context()
+    if isinstance(checkpoint, str | Path):
+        with open_checkpointer(checkpoint) as ck:
+            return run(
+                spec,
+                ctx,
+                checkpoint=ck,
+                thread_id=thread_id,
+                new_thread=new_thread,
+                resume=resume,
+                progress=progress,
+            )
+    t0 = time.perf_counter()
+    if spec.prepare is not None:
+        spec.prepare(ctx, checkpoint is not None)
+    inp = spec.make_input(ctx)
+    bind = binding(spec, ctx, inp)
+    thread_id = thread_id or f"{spec.name}-{binding_digest(bind)}"
+    setup_s = time.perf_counter() - t0
+    threads = checkpoint.threads if isinstance(checkpoint, Checkpoint) else None
+    saver = checkpoint.saver if isinstance(checkpoint, Checkpoint) else checkpoint
+    with threads.lock(thread_id) if threads is not None else contextlib.nullcontext():
+        if threads is not None:
+            stored = threads.get(thread_id)
+            if stored is not None:
+                diffs = differences(stored[0], bind)
+                if diffs and not new_thread:
+                    raise CheckpointError(
+                        f"thread {thread_id!r} in {threads.path} was run with other "
+                        f"arguments: {'; '.join(diffs)}. Re-run with the same "
+                        "arguments to resume it, or pass --new-thread (or another "
+                        "--thread-id) to start over"
+                    )
+                if diffs or new_thread:
+                    saver.delete_thread(thread_id)
+                    threads.forget(thread_id)
+                elif stored[1] == "done" and stored[2] and resume is None:
+                    rep = spec.report_type.model_validate_json(stored[2])
+                    return rep.model_copy(update={"cached": True})
+        try:
+            return _stream(
+                spec, ctx, inp, saver, threads, bind, thread_id, resume, progress,
+                setup_s,
+            )
+        finally:
+            ctx.close_services()
+
+
+def _stream(
+    spec, ctx, inp, saver, threads, bind, thread_id, resume, progress, setup_s
+) -> Report:
+    from langgraph.types import Command
+
+    compiled = spec.build_graph(checkpointer=saver) if saver is not None else spec.graph
+    config: dict[str, Any] = {
+        "configurable": {"thread_id": thread_id},
+        "max_concurrency": resolve_concurrency(ctx),
+    }
+    if spec.recursion_limit is not None:
+        config["recursion_limit"] = spec.recursion_limit(ctx, inp)
+    start: Any = dict(inp)
+    if saver is not None:
+        snap = compiled.get_state(config)  # a tampered checkpoint fails here
+        if snap.next or snap.tasks:
+            start = Command(resume=resume) if _pending(snap) is not None else None
+        if threads is not None:
+            threads.bind(thread_id, bind)
+    t1 = time.perf_counter()
+    final: Mapping[str, Any] = {}
+    counts: dict[str, int] = {}
+    for mode, chunk in compiled.stream(
+        start, config, context=ctx, stream_mode=["updates", "values"]
+    ):
+        if mode == "values":
+            final = chunk
+        else:
+            for node in chunk:
+                counts[node] = counts.get(node, 0) + 1
+        if progress is not None and spec.progress is not None:
+            p = spec.progress(ctx, inp, counts, final)
+            if p is not None:
+                progress(*p)
+    pending = None
+    if saver is not None:
+        snap = compiled.get_state(config)
+        final, pending = snap.values, _pending(snap)
+    graph_s = time.perf_counter() - t1
+    status = "awaiting_input" if pending is not None else "done"
+    report = spec.report(
+        RunResult(
+            context=ctx,
+            state=final,
+            thread_id=thread_id,
+            status=status,
+            pending=pending,
+            timings={"setup_s": round(setup_s, 3), "graph_s": round(graph_s, 3)},
+        )
+    )
+    if threads is not None and status == "done":
+        threads.finish(thread_id, report.model_dump_json())
+    return report
+
+
+def _pending(snap: Any) -> Any:
+    for task in snap.tasks:
+        for it in getattr(task, "interrupts", ()) or ():
+            return it.value
+    return None
+
+
+# -------------------------------------------------------------- reporting
 @contextlib.contextmanager
 def progress_bar(label: str, *, disable: bool = False) -> Iterator[Any]:
     """A rich progress bar on stderr; yields ``update(done, total)``."""
@@ -110,8 +282,10 @@ def progress_bar(label: str, *, disable: bool = False) -> Iterator[Any]:
         yield update
 
 
-def emit_report(report: dict[str, Any], *, as_json: bool, title: str = "") -> None:
+def emit_report(report: Any, *, as_json: bool, title: str = "") -> None:
     """Print ``report``: JSON alone on stdout, or a readable view on stdout."""
+    if isinstance(report, Report):
+        report = report.model_dump(mode="json")
     if as_json:
         sys.stdout.write(json.dumps(report, default=_jsonable, sort_keys=True) + "\n")
         sys.stdout.flush()
@@ -137,3 +311,124 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+# ---------------------------------------------------------------------- CLI
+def _option_type(ann: Any) -> Any:
+    origin = typing.get_origin(ann)
+    if origin is typing.Literal:
+        return str
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        return _option_type(args[0]) | None if args else str
+    return ann
+
+
+def _help(meta: Mapping[str, Any]) -> str:
+    text = meta.get("description", "")
+    lo, hi, ch = meta.get("ge"), meta.get("le"), meta.get("choices")
+    if lo is not None or hi is not None:
+        text += f" [range: {'' if lo is None else lo}..{'' if hi is None else hi}]"
+    if ch:
+        text += f" [one of: {', '.join(map(str, ch))}]"
+    return text
+
+
+def context_options(ctx_cls: type) -> list[inspect.Parameter]:
+    """One CLI option per visible context field (the one declaration)."""
+    hints = typing.get_type_hints(ctx_cls)
+    params = []
+    for f in fields(ctx_cls):
+        meta = f.metadata
+        if meta.get("hidden") or f.name.startswith("_"):
+            continue
+        default = f.default if f.default is not MISSING else None
+        cli = meta.get("cli") or f"--{f.name.replace('_', '-')}"
+        decls = (cli,) if isinstance(cli, str) else tuple(cli)
+        if hints[f.name] is bool and "/" not in decls[0]:
+            decls = (f"{decls[0]}/--no-{decls[0][2:]}",)
+        params.append(
+            inspect.Parameter(
+                f.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=typer.Option(default, *decls, help=_help(meta)),
+                annotation=_option_type(hints[f.name]),
+            )
+        )
+    return params
+
+
+_RUN_OPTIONS = {
+    "checkpoint": (Path | None, typer.Option(None, "--checkpoint",
+                   help="SQLite checkpoint file; enables resume.")),
+    "thread_id": (str | None, typer.Option(None, "--thread-id",
+                  help="Thread id (default: a digest of the arguments).")),
+    "new_thread": (bool, typer.Option(False, "--new-thread",
+                   help="Discard a stored thread of this id and start over.")),
+    "as_json": (bool, typer.Option(False, "--json",
+                help="Print one JSON report on stdout, nothing else.")),
+}
+
+
+def make_command(spec: GraphSpec) -> Callable[..., None]:
+    """The ``agenticrec run <spec.name>`` command."""
+    params = context_options(spec.context)
+    names = {p.name for p in params}
+    for name, (ann, opt) in _RUN_OPTIONS.items():
+        if name in names:
+            raise CheckpointError(f"graph {spec.name}: context field {name!r} "
+                                  "clashes with a runner option")
+        params.append(inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=ann))
+    for answer in spec.answers:
+        params.append(inspect.Parameter(
+            f"answer_{answer}", inspect.Parameter.KEYWORD_ONLY,
+            default=typer.Option(False, f"--{answer}",
+                                 help=f"Answer the pending interrupt: {answer}."),
+            annotation=bool))
+    field_names = [f.name for f in fields(spec.context) if f.name in names]
+
+    def command(**kw: Any) -> None:
+        ctx = spec.context(**{n: kw[n] for n in field_names})
+        chosen = [a for a in spec.answers if kw.get(f"answer_{a}")]
+        if len(chosen) > 1:
+            raise CheckpointError(f"pass at most one of {', '.join('--' + a for a in chosen)}")
+        resume = spec.answers[chosen[0]] if chosen else None
+        interactive = bool(spec.answers) and not kw["as_json"] and sys.stdin.isatty()
+        with contextlib.ExitStack() as stack:
+            ck: Any = stack.enter_context(open_checkpointer(kw["checkpoint"]))
+            if ck is None and interactive:
+                from langgraph.checkpoint.memory import InMemorySaver
+
+                ck = InMemorySaver(serde=SafeSerializer())
+            bar = stack.enter_context(progress_bar(spec.name, disable=kw["as_json"]))
+            args = dict(thread_id=kw["thread_id"], new_thread=kw["new_thread"])
+            report = run(spec, ctx, checkpoint=ck, resume=resume, progress=bar, **args)
+            while interactive and report.status == "awaiting_input":
+                emit_report(report.pending, as_json=False, title="waiting for input")
+                answer = typer.prompt(
+                    f"answer ({' / '.join(spec.answers)})",
+                    type=typer.Choice(list(spec.answers)), err=True)
+                report = run(spec, ctx, checkpoint=ck, resume=spec.answers[answer],
+                             progress=bar, thread_id=report.thread_id)
+        if report.status == "awaiting_input" and not kw["as_json"]:
+            flags = " or ".join(f"--{a}" for a in spec.answers)
+            stderr.print(f"paused for input: re-run with --thread-id "
+                         f"{report.thread_id} {flags} and the same --checkpoint")
+        emit_report(report, as_json=kw["as_json"], title=spec.name)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__doc__ = spec.description
+    command.__name__ = f"run_{spec.name}"
+    return command
+
+
+def register_commands(run_app: typer.Typer) -> None:
+    """Add ``agenticrec run <name>`` for every registered graph."""
+    for spec in load_graphs().values():
+        run_app.command(spec.name, help=spec.description)(make_command(spec))
+
+
+def debug() -> bool:
+    """``AGENTICREC_DEBUG=1`` shows tracebacks of runtime failures."""
+    return os.environ.get("AGENTICREC_DEBUG", "") not in ("", "0")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -118,6 +119,7 @@ class TrajectoryWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(self.path) + ".lock")
+        self._tlock = threading.RLock()  # threads of one run share the writer
         self._seen: dict[str, set[str]] = {}
         self._next: dict[str, int] = {}
         if self.path.exists() and self.path.stat().st_size:
@@ -157,7 +159,7 @@ class TrajectoryWriter:
 
     def _append(self, record: BaseModel) -> None:
         line = _dump(record) + "\n"
-        with self._lock:
+        with self._tlock, self._lock:
             self._fh.write(line)
             self._fh.flush()
 
@@ -173,6 +175,10 @@ class TrajectoryWriter:
         dataset: Mapping[str, Any] | None = None,
     ) -> Recorder:
         """A recorder for ``run_id``; writes its header unless already present."""
+        with self._tlock:
+            return self._run(run_id, graph=graph, context=context, dataset=dataset)
+
+    def _run(self, run_id, *, graph, context, dataset) -> Recorder:
         if run_id not in self._seen:
             self._append(
                 RunRecord(

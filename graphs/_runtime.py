@@ -19,6 +19,8 @@ from agenticrec.trajectory import TrajectoryWriter
 
 __all__ = [
     "close_writers",
+    "policy_counts",
+    "policy_info",
     "policy_for",
     "record",
     "stream_thread",
@@ -57,8 +59,22 @@ def thread_of(config: Mapping[str, Any], default: str = "run") -> str:
     return str((config.get("configurable") or {}).get("thread_id", default))
 
 
+def policy_info(d: Decision) -> dict[str, Any]:
+    """Who decided, as structured fields: ``{"policy", "fallback_reason"}``."""
+    return {"policy": d.policy, "fallback_reason": d.fallback_reason}
+
+
+def policy_counts(infos) -> dict[str, int]:
+    """``policy -> decisions``; fallbacks count as ``"rule (fallback)"``."""
+    out: dict[str, int] = {}
+    for info in infos:
+        key = "rule (fallback)" if info.get("fallback_reason") else info["policy"]
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
 def record(
-    path: str | Path | None,
+    path: str | Path | TrajectoryWriter | None,
     run_id: str,
     *,
     graph: str,
@@ -75,7 +91,7 @@ def record(
     ``decision`` becomes a decision step. Stable ``step_id``\\s make a resumed
     node's second write a no-op. Nothing happens without a ``path``.
     """
-    w = writer_for(path)
+    w = path if isinstance(path, TrajectoryWriter) else writer_for(path)
     if w is None:
         return
     rec = w.run(run_id, graph=graph, context=context, dataset=dataset)

@@ -90,6 +90,7 @@ class TeacherWorkspace:
 
 
 def _full_pool(g: InteractionGraph, users, targets, pool: int):
+    pool = min(pool, g.n_items)  # a catalogue smaller than the pool
     q = len(users)
     cands = np.empty((q, pool), np.int32)
     outside = np.full(q, -1, np.int64)

@@ -20,7 +20,7 @@ With ``E = O = 1`` this is :func:`agenticrec.tools.pipeline.tuning_pipelines`
 (offline users on their validation item, online users on their test item).
 
 The Critic replicates every estimate on two halves of the offline users
-(hashed ids, :func:`agenticrec.evals.abtest.assign`): a candidate must improve
+(hashed ids, :func:`agenticrec.tools.abtest.assign`): a candidate must improve
 the north star on both.
 """
 
@@ -39,7 +39,7 @@ import numpy as np
 from agenticrec import data
 from agenticrec.data._splits import Split
 from agenticrec.errors import ConfigError
-from agenticrec.evals.abtest import ABTestResult, Guardrail, analyse, assign
+from agenticrec.tools.abtest import ABTestResult, Guardrail, analyse, assign
 from agenticrec.tools.pipeline import Pipeline, PipelineConfig, item_embeddings
 
 __all__ = [

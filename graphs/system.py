@@ -696,7 +696,7 @@ def _orchestrator_eval(
 ) -> dict[str, float]:
     """Calibration of its A/B tests: A/A tests (same config both arms) on the
     held-out users, reward ``1 - |false-positive rate - alpha|``."""
-    from agenticrec.evals.abtest import ab_test
+    from agenticrec.tools.abtest import ab_test
 
     sp = space or OrchestratorSpace()
     ws = (ctx or SystemContext()).ws()
@@ -823,7 +823,7 @@ register_agent(
         OrchestratorSpace,
         "inner",
         "search",
-        "A/B tests on held-out users (evals/abtest.py)",
+        "A/B tests on held-out users (tools/abtest.py)",
     ),
     replace=True,
 )

@@ -1,12 +1,13 @@
 """MARS teacher graph (STAR paper): plan, call graph tools, translate, rank,
-reflect; one LangGraph thread walks a queue of users.
+reflect; each user is one per-user subgraph run, fanned out with ``Send``.
 
 ::
 
-    next_user -> planner -> analyst -> tools -> ranker -> reflector -> finish
-        ^                     ^                              |          |
-        |                     +------------ re-analyse ------+          |
-        +-------------------------------- next user --------------------+
+    START --Send(user) x N--> user --> END
+
+    user:  start -> planner -> analyst -> tools -> ranker -> reflector -> finish
+                                 ^                              |
+                                 +--------- re-analyse ---------+
 
 Each role decides through the policy layer (LLM or rule, see
 :mod:`agenticrec.graphs._teacher_roles`). The analyst's decision becomes an
@@ -15,8 +16,11 @@ Each role decides through the policy layer (LLM or rule, see
 ``ToolMessage``\\ s whose text is the translated evidence
 (:mod:`agenticrec.graphs.evidence`) and whose artifact is the raw result.
 
-One thread processes many users so that a checkpointer can resume a killed run
-at the exact node; per-user state is reset by ``next_user``. The held-out item
+The per-user subgraph is compiled without a checkpointer: a user is one
+task of the parent's single fan-out step, so its state is fresh by
+construction, its result is checkpointed once (LangGraph's pending writes)
+and a killed run re-runs only the users whose task had not finished. The
+runner bounds the users in flight (``max_concurrency``). The held-out item
 never enters the state the agents see: ``finish`` scores the ranking.
 """
 
@@ -24,56 +28,43 @@ from __future__ import annotations
 
 import json
 import operator
-import time
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypedDict
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import numpy as np
-import typer
 from langchain_core.messages import (
     AIMessage,
     AnyMessage,
     HumanMessage,
-    RemoveMessage,
     ToolMessage,
+    convert_to_openai_messages,
 )
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
-from langgraph.graph.message import REMOVE_ALL_MESSAGES, add_messages
+from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
+from langgraph.types import Send
+from typing_extensions import TypedDict
 
-from agenticrec.context import Context
-from agenticrec.evals.metrics import summarize
+from agenticrec.context import Context, setting
+from agenticrec.errors import ConfigError
 from agenticrec.graphs import _teacher_roles as roles
-from agenticrec.graphs._runtime import (
-    policy_for,
-    record,
-    stream_thread,
-    thread_of,
-    who,
+from agenticrec.graphs._runtime import policy_info, record, thread_of
+from agenticrec.graphs._teacher_workspace import (
+    TeacherWorkspace,
+    parse_protocol,
+    workspace,
 )
-from agenticrec.graphs._teacher_workspace import TeacherWorkspace, workspace
 from agenticrec.graphs.evidence import translate
 from agenticrec.policy import Decision
-from agenticrec.runner import (
-    CheckpointOpt,
-    DataOpt,
-    JsonOpt,
-    SeedOpt,
-    ThreadOpt,
-    TrajectoriesOpt,
-    emit_report,
-    open_checkpointer,
-    progress_bar,
-)
 
 __all__ = [
     "TeacherContext",
     "TeacherInput",
     "TeacherState",
+    "UserState",
     "build_graph",
     "graph",
-    "run",
 ]
 
 GRAPH_NAME = "teacher"
@@ -91,18 +82,26 @@ TEACHER_SYSTEM = (
 class TeacherContext(Context):
     """Settings of a teacher run (plus the LLM settings of :class:`Context`)."""
 
-    data: str = field(default="ml-latest-small", metadata={"description": "Dataset."})
-    protocol: str = field(
-        default="sampled:19",
-        metadata={"description": "sampled:N (target + N negatives) or full."},
+    data: str = setting("ml-latest-small", "Dataset name (ml-latest-small) or path.")
+    users: int = setting(
+        100, "Users to process: the first N evaluable ones (0: all).", ge=0, le=10**8
     )
-    k: int = field(default=10, metadata={"description": "Length of the ranking."})
-    max_reflections: int = field(
-        default=1, metadata={"description": "Most re-analysis loops per user."}
+    protocol: str = setting(
+        "sampled:19", "sampled:N (target + N negatives, 1 <= N <= 10000) or full."
     )
-    trajectories: str | None = field(
-        default=None, metadata={"description": "JSONL file to append trajectories to."}
+    k: int = setting(10, "Length of the ranking.", ge=1, le=1000)
+    max_reflections: int = setting(
+        1, "Most re-analysis loops per user.", ge=0, le=10
     )
+    trajectories: str | None = setting(
+        None, "JSONL file to append trajectories to.", binds=False
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        kind, n = parse_protocol(self.protocol)
+        if kind == "sampled" and n > 10_000:
+            raise ConfigError(f"protocol={self.protocol!r}: at most sampled:10000")
 
     def ws(self) -> TeacherWorkspace:
         return workspace(self.data, self.protocol, self.seed)
@@ -115,8 +114,21 @@ class TeacherInput(TypedDict):
 
 
 class TeacherState(TeacherInput, total=False):
-    cursor: int
+    results: Annotated[list[dict[str, Any]], operator.add]
+    """One result per finished user (the per-user subgraph's output)."""
+
+
+class UserInput(TypedDict):
     user: int
+
+
+class UserOutput(TypedDict):
+    results: list[dict[str, Any]]
+
+
+class UserState(UserInput, total=False):
+    """One user's run; fresh for every ``Send``."""
+
     candidates: list[int]
     plan: list[str]
     pending: list[str]
@@ -127,7 +139,7 @@ class TeacherState(TeacherInput, total=False):
     draft: list[int]
     rationale: str
     reflections: int
-    policies: dict[str, str]
+    policies: dict[str, dict[str, Any]]
     results: Annotated[list[dict[str, Any]], operator.add]
 
 
@@ -137,12 +149,13 @@ def _ctx(runtime: Runtime[TeacherContext]) -> TeacherContext:
 
 
 def _record(ctx, config, state, node, *, decision: Decision | None = None, **kw):
-    if not ctx.trajectories:
+    writer = ctx.services.writer
+    if writer is None:
         return
     ws = ctx.ws()
     user = int(state["user"])
     record(
-        ctx.trajectories,
+        writer,
         f"{thread_of(config)}:{ws.dataset.user_ids[user]}",
         graph=GRAPH_NAME,
         context=ctx.public_dict(),
@@ -159,15 +172,16 @@ def _record(ctx, config, state, node, *, decision: Decision | None = None, **kw)
     )
 
 
+def _policies(state: UserState, role: str, d: Decision) -> dict[str, Any]:
+    return {**state.get("policies", {}), role: policy_info(d)}
+
+
 # ------------------------------------------------------------------- nodes
-def next_user(state: TeacherState, runtime: Runtime[TeacherContext]) -> dict:
-    """Advance the queue and reset the per-user state."""
-    cursor = state.get("cursor", -1) + 1
-    if cursor >= len(state["users"]):
-        return {"cursor": cursor}
+def start(state: UserState, runtime: Runtime[TeacherContext]) -> dict:
+    """The user's task: history and candidates as data."""
     ctx = _ctx(runtime)
     ws = ctx.ws()
-    user = int(state["users"][cursor])
+    user = int(state["user"])
     row = ws.row(user)
     cands = [int(c) for c in ws.cands[row]]
     hist = ws.index.history(user)
@@ -180,27 +194,16 @@ def next_user(state: TeacherState, runtime: Runtime[TeacherContext]) -> dict:
         "k": ctx.k,
     }
     return {
-        "cursor": cursor,
-        "user": user,
         "candidates": cands,
-        "plan": [],
-        "pending": [],
-        "done": [],
         "messages": [
-            RemoveMessage(id=REMOVE_ALL_MESSAGES),
-            HumanMessage(json.dumps(task, ensure_ascii=False), id=f"task-{user}"),
+            HumanMessage(json.dumps(task, ensure_ascii=False), id=f"task-{user}")
         ],
-        "evidence": [],
-        "signals": {},
-        "draft": [],
-        "rationale": "",
         "reflections": 0,
-        "policies": {},
     }
 
 
 def planner(
-    state: TeacherState, runtime: Runtime[TeacherContext], config: RunnableConfig
+    state: UserState, runtime: Runtime[TeacherContext], config: RunnableConfig
 ) -> dict:
     ctx = _ctx(runtime)
     ws = ctx.ws()
@@ -212,7 +215,7 @@ def planner(
         "n_candidates": len(state["candidates"]),
         "available": list(roles.ANALYSES),
     }
-    d = policy_for(ctx).decide("teacher.planner", obs)
+    d = ctx.services.policy.decide("teacher.planner", obs)
     task = state["messages"][0].content if state.get("messages") else ""
     _record(
         ctx,
@@ -232,12 +235,12 @@ def planner(
         "plan": plan,
         "pending": plan,
         "messages": [AIMessage(d.value.model_dump_json(), name="planner")],
-        "policies": {**state.get("policies", {}), "planner": who(d)},
+        "policies": _policies(state, "planner", d),
     }
 
 
 def analyst(
-    state: TeacherState, runtime: Runtime[TeacherContext], config: RunnableConfig
+    state: UserState, runtime: Runtime[TeacherContext], config: RunnableConfig
 ) -> dict:
     ctx = _ctx(runtime)
     ws = ctx.ws()
@@ -248,11 +251,11 @@ def analyst(
         "history_len": int(ws.index.history(state["user"]).size),
         "tools": sorted(ws.tools),
     }
-    d = policy_for(ctx).decide("teacher.analyst", obs)
+    d = ctx.services.policy.decide("teacher.analyst", obs)
     calls = []
     for i, call in enumerate(d.value.calls):
         args = dict(call.args)
-        args.setdefault("user", state["user"])
+        args["user"] = state["user"]  # the subject is the graph's, not the model's
         if call.tool != "user_profile" and "items" not in args:
             args.setdefault("candidates", state["candidates"])
         calls.append(
@@ -276,12 +279,12 @@ def analyst(
         "messages": [msg],
         "done": state.get("done", []) + state["pending"],
         "pending": [],
-        "policies": {**state.get("policies", {}), "analyst": who(d)},
+        "policies": _policies(state, "analyst", d),
     }
 
 
 def tools(
-    state: TeacherState, runtime: Runtime[TeacherContext], config: RunnableConfig
+    state: UserState, runtime: Runtime[TeacherContext], config: RunnableConfig
 ) -> dict:
     """Execute the analyst's tool calls; translate each result into evidence."""
     ctx = _ctx(runtime)
@@ -326,8 +329,6 @@ def tools(
         if name and "scores" in result:
             by_item = dict((int(i), float(v)) for i, v in result["scores"])
             signals[name] = [by_item.get(c, 0.0) for c in state["candidates"]]
-    from langchain_core.messages import convert_to_openai_messages
-
     _record(
         ctx,
         config,
@@ -339,7 +340,7 @@ def tools(
     return {"messages": out, "evidence": evidence, "signals": signals}
 
 
-def _candidates_obs(state: TeacherState, ws: TeacherWorkspace) -> list[dict]:
+def _candidates_obs(state: UserState, ws: TeacherWorkspace) -> list[dict]:
     sig = state.get("signals", {})
     return [
         {
@@ -353,7 +354,7 @@ def _candidates_obs(state: TeacherState, ws: TeacherWorkspace) -> list[dict]:
 
 
 def ranker(
-    state: TeacherState, runtime: Runtime[TeacherContext], config: RunnableConfig
+    state: UserState, runtime: Runtime[TeacherContext], config: RunnableConfig
 ) -> dict:
     ctx = _ctx(runtime)
     ws = ctx.ws()
@@ -362,7 +363,7 @@ def ranker(
         "candidates": _candidates_obs(state, ws),
         "evidence": state.get("evidence", [])[-40:],
     }
-    d = policy_for(ctx).decide("teacher.ranker", obs)
+    d = ctx.services.policy.decide("teacher.ranker", obs)
     _record(
         ctx,
         config,
@@ -379,12 +380,12 @@ def ranker(
         "draft": list(d.value.ranking),
         "rationale": d.value.rationale,
         "messages": [AIMessage(d.value.model_dump_json(), name="ranker")],
-        "policies": {**state.get("policies", {}), "ranker": who(d)},
+        "policies": _policies(state, "ranker", d),
     }
 
 
 def reflector(
-    state: TeacherState, runtime: Runtime[TeacherContext], config: RunnableConfig
+    state: UserState, runtime: Runtime[TeacherContext], config: RunnableConfig
 ) -> dict:
     ctx = _ctx(runtime)
     ws = ctx.ws()
@@ -399,7 +400,7 @@ def reflector(
         "reflections": state.get("reflections", 0),
         "max_reflections": ctx.max_reflections,
     }
-    d = policy_for(ctx).decide("teacher.reflector", obs)
+    d = ctx.services.policy.decide("teacher.reflector", obs)
     _record(
         ctx,
         config,
@@ -412,7 +413,7 @@ def reflector(
     extra = [a for a in d.value.extra_analyses if a not in state.get("done", [])]
     update: dict[str, Any] = {
         "messages": [AIMessage(d.value.model_dump_json(), name="reflector")],
-        "policies": {**state.get("policies", {}), "reflector": who(d)},
+        "policies": _policies(state, "reflector", d),
     }
     if go_back and extra:
         update["pending"] = extra
@@ -421,7 +422,7 @@ def reflector(
 
 
 def finish(
-    state: TeacherState, runtime: Runtime[TeacherContext], config: RunnableConfig
+    state: UserState, runtime: Runtime[TeacherContext], config: RunnableConfig
 ) -> dict:
     """Score the ranking against the held-out item (never shown to the agents)."""
     ctx = _ctx(runtime)
@@ -469,211 +470,51 @@ def _ndcg(rank: int) -> float:
     return float(1.0 / np.log2(rank + 2)) if 0 <= rank < 10 else 0.0
 
 
-def after_next_user(state: TeacherState) -> Literal["planner", "__end__"]:
-    return "planner" if state["cursor"] < len(state["users"]) else END
-
-
-def after_reflector(state: TeacherState) -> Literal["analyst", "finish"]:
+def after_reflector(state: UserState) -> Literal["analyst", "finish"]:
     return "analyst" if state.get("pending") else "finish"
 
 
+def fan_out(state: TeacherState) -> list[Send]:
+    """One ``Send`` per user: each runs the per-user subgraph from scratch."""
+    return [Send("user", {"user": int(u)}) for u in state["users"]]
+
+
 # ------------------------------------------------------------------- graph
-def build_graph(*, checkpointer=None, store=None):
-    """The compiled teacher graph (context: :class:`TeacherContext`)."""
+def build_user_graph():
+    """The per-user subgraph (compiled without a checkpointer: atomic task)."""
     b = StateGraph(
-        TeacherState, context_schema=TeacherContext, input_schema=TeacherInput
+        UserState,
+        context_schema=TeacherContext,
+        input_schema=UserInput,
+        output_schema=UserOutput,
     )
-    b.add_node("next_user", next_user)
+    b.add_node("start", start)
     b.add_node("planner", planner)
     b.add_node("analyst", analyst)
     b.add_node("tools", tools)
     b.add_node("ranker", ranker)
     b.add_node("reflector", reflector)
     b.add_node("finish", finish)
-    b.add_edge(START, "next_user")
-    b.add_conditional_edges("next_user", after_next_user)
+    b.add_edge(START, "start")
+    b.add_edge("start", "planner")
     b.add_edge("planner", "analyst")
     b.add_edge("analyst", "tools")
     b.add_edge("tools", "ranker")
     b.add_edge("ranker", "reflector")
     b.add_conditional_edges("reflector", after_reflector)
-    b.add_edge("finish", "next_user")
+    b.add_edge("finish", END)
+    return b.compile(checkpointer=False, name="teacher_user")
+
+
+def build_graph(*, checkpointer=None, store=None):
+    """The compiled teacher graph (context: :class:`TeacherContext`)."""
+    b = StateGraph(
+        TeacherState, context_schema=TeacherContext, input_schema=TeacherInput
+    )
+    b.add_node("user", build_user_graph())
+    b.add_conditional_edges(START, fan_out, ["user"])
+    b.add_edge("user", END)
     return b.compile(checkpointer=checkpointer, store=store, name=GRAPH_NAME)
 
 
 graph = build_graph()
-
-
-# --------------------------------------------------------------------- run
-def run(
-    ctx: TeacherContext,
-    *,
-    n_users: int | None = None,
-    users: list[int] | None = None,
-    checkpointer=None,
-    thread_id: str | None = None,
-    progress=None,
-) -> dict[str, Any]:
-    """Run the teacher on ``users`` (default: the first ``n_users`` evaluable
-    users) and report its metrics next to the baselines on the same rows.
-
-    With a ``checkpointer`` and an existing ``thread_id``, an interrupted run
-    resumes where it stopped.
-    """
-    from agenticrec.evals import baselines
-    from agenticrec.evals.metrics import rank_of_target
-
-    t0 = time.perf_counter()
-    ws = ctx.ws()
-    t_ws = time.perf_counter() - t0
-    if users is None:
-        users = [int(u) for u in ws.users[: n_users or len(ws.users)]]
-    thread_id = thread_id or f"teacher-{ctx.data}-{ctx.protocol}-{ctx.seed}"
-    config = {
-        "configurable": {"thread_id": thread_id},
-        "recursion_limit": 20 + 12 * len(users) * (ctx.max_reflections + 1),
-    }
-    cg = build_graph(checkpointer=checkpointer) if checkpointer is not None else graph
-    t1 = time.perf_counter()
-    final = stream_thread(
-        cg,
-        {"users": users},
-        config,
-        ctx,
-        checkpointer=checkpointer,
-        same_input=lambda v: v.get("users") == users and "results" in v,
-        on_chunk=(lambda c: progress(len(c.get("results", [])), len(users)))
-        if progress is not None
-        else None,
-    )
-    elapsed = time.perf_counter() - t1
-    results = final.get("results", []) if final else []
-    rows = np.array([ws.row(r["user"]) for r in results], dtype=np.int64)
-    ranks = np.array([r["rank"] for r in results], dtype=np.int64)
-    report: dict[str, Any] = {
-        "graph": GRAPH_NAME,
-        "data": ctx.data,
-        "protocol": ctx.protocol,
-        "seed": ctx.seed,
-        "users": len(results),
-        "metrics": {"teacher": summarize(ranks)},
-        "policies": _policy_counts(results),
-        "reflections": int(sum(r["reflections"] for r in results)),
-        "timings": {
-            "setup_s": round(t_ws, 3),
-            "graph_s": round(elapsed, 3),
-            "users_per_s": round(len(results) / max(elapsed, 1e-9), 2),
-        },
-        "thread_id": thread_id,
-    }
-    if len(rows):
-        cands, targets = ws.cands[rows], ws.targets[rows]
-        tpos = np.argmax(cands == targets[:, None], axis=1)
-        in_pool = (cands == targets[:, None]).any(axis=1)
-        hp, hi = ws.index.hist_ptr, ws.index.hist_items
-        base = {
-            "random": baselines.random_scores(cands, ctx.seed),
-            "popularity": baselines.popularity_scores(ws.index.graph, cands),
-            "itemknn": baselines.itemknn_scores(
-                ws.index.graph, hp, hi, ws.users[rows], cands
-            ),
-        }
-        for name, sc in base.items():
-            r = rank_of_target(sc, tpos)
-            r = np.where(in_pool, r, cands.shape[1] + ws.outside_rank[rows])
-            report["metrics"][name] = summarize(r)
-    return report
-
-
-def _policy_counts(results: list[dict]) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for r in results:
-        for role, by in r["policies"].items():
-            key = "rule (fallback)" if by.startswith("rule (fallback") else by
-            out.setdefault(role, {}).setdefault(key, 0)
-            out[role][key] += 1
-    return out
-
-
-# --------------------------------------------------------------------- CLI
-def register_cli(run_app) -> None:
-    """Add ``agenticrec run teacher`` to the CLI."""
-
-    @run_app.command("teacher")
-    def run_teacher(
-        data: DataOpt = "ml-latest-small",
-        users: int = typer.Option(100, "--users", help="Users to process (0: all)."),
-        protocol: str = typer.Option(
-            "sampled:19", "--protocol", help="sampled:19 | sampled:99 | full"
-        ),
-        k: int = typer.Option(10, "--k", help="Ranking length."),
-        max_reflections: int = typer.Option(1, "--max-reflections"),
-        trajectories: TrajectoriesOpt = None,
-        seed: SeedOpt = 0,
-        checkpoint: CheckpointOpt = None,
-        thread_id: ThreadOpt = None,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """MARS teacher: plan, call graph tools, reflect, rank; vs baselines."""
-        ctx = TeacherContext(
-            data=data,
-            protocol=protocol,
-            k=k,
-            seed=seed,
-            max_reflections=max_reflections,
-            trajectories=str(trajectories) if trajectories else None,
-        )
-        with (
-            open_checkpointer(checkpoint) as saver,
-            progress_bar("teacher", disable=False) as bar,
-        ):
-            report = run(
-                ctx,
-                n_users=users or None,
-                checkpointer=saver,
-                thread_id=thread_id,
-                progress=bar,
-            )
-        emit_report(report, as_json=as_json, title="teacher")
-
-
-def demo(ds, *, seed: int = 0) -> dict[str, Any]:
-    """A short teacher run for ``agenticrec demo``: 30 users, sampled:19."""
-    ctx = TeacherContext(
-        data=ds.name if ds.source.startswith("embedded") else ds.source, seed=seed
-    )
-    report = run(ctx, n_users=30)
-    m = report["metrics"]
-    nd = {k: v["NDCG@10"] for k, v in m.items()}
-    return {
-        "summary": f"NDCG@10 {nd['teacher']:.3f} vs ItemKNN {nd['itemknn']:.3f}, "
-        f"popularity {nd['popularity']:.3f}, random {nd['random']:.3f} "
-        f"on {report['users']} users ({report['protocol']}, rule policies)",
-        "users": report["users"],
-        "protocol": report["protocol"],
-        "NDCG@10": {k: v["NDCG@10"] for k, v in m.items()},
-        "HR@10": {k: v["HR@10"] for k, v in m.items()},
-        "policies": report["policies"],
-        "users_per_s": report["timings"]["users_per_s"],
-    }
-
-
-# ------------------------------------------------------ replay and export
-def replay_tools(header) -> dict[str, Any]:
-    """The tools a recorded run called, rebuilt from its header's context."""
-    c = header.context
-    ws = workspace(
-        c.get("data", "ml-latest-small"),
-        c.get("protocol", "sampled:19"),
-        int(c.get("seed", 0)),
-    )
-    return ws.tools
-
-
-def tool_schemas() -> list[dict[str, Any]]:
-    """OpenAI function schemas of the teacher's tools (for exported data)."""
-    from langchain_core.utils.function_calling import convert_to_openai_tool
-
-    from agenticrec.tools.teacher_tools import make_teacher_tools
-
-    return [convert_to_openai_tool(t) for t in make_teacher_tools(None)]  # type: ignore[arg-type]

@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from ._embedding import (
+from agenticrec.embedding import (
     CACHE_ENV,
     INSTALL_HINT,
     HashingEmbedding,

@@ -17,7 +17,7 @@ from chromadb.errors import NotFoundError
 from agenticrec.errors import ConfigError, SkillhubError
 
 from ._chroma import folder
-from ._embedding import MiniLMEmbedding
+from agenticrec.embedding import MiniLMEmbedding
 from ._schema import Evidence, Skill, retrieval_weight
 from ._seeds import load_seed_skills
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agenticrec.errors import ConfigError
-from agenticrec.evals.abtest import (
+from agenticrec.tools.abtest import (
     ABTestResult,
     Guardrail,
     ab_test,

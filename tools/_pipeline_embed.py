@@ -8,7 +8,7 @@ under a second, needs no model files, and on MovieLens the text is mostly
 genre and tag vocabulary that TF-IDF captures directly (LSA neighbours of
 *Toy Story*: *Toy Story 2*, *Antz*, *Monsters, Inc.*). ``"minilm"`` is
 available where the model is installed (see
-:class:`agenticrec.skills.MiniLMEmbedding`); it is cached on disk and falls
+:class:`agenticrec.embedding.MiniLMEmbedding`); it is cached on disk and falls
 back to LSA, with a warning, when the model files are missing.
 
 The LSA features of an item are: words of its title (release year removed),
@@ -169,7 +169,7 @@ def _minilm(dataset: Dataset, cache: bool) -> np.ndarray:
                     return npz["vectors"]
         except Exception:  # noqa: BLE001 - an unreadable cache is rebuilt
             pass
-    from agenticrec.skills import MiniLMEmbedding
+    from agenticrec.embedding import MiniLMEmbedding
 
     vectors = quantize(np.asarray(MiniLMEmbedding(batch_size=64)(texts)))
     vectors[[not t for t in texts]] = 0.0

@@ -41,7 +41,7 @@ users are partitioned at random (seeded) into an *offline* part, evaluated on
 their validation item (second to last) with only train rows visible, which the
 Actor and Critic may use freely, and an *online* part, evaluated on their test
 item (last) with train and validation rows visible, which only the Online
-agent's A/B tests (:mod:`agenticrec.evals.abtest`) read.
+agent's A/B tests (:mod:`agenticrec.tools.abtest`) read.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, Field
 
 from agenticrec.errors import ConfigError
-from agenticrec.evals.abtest import DEFAULT_GUARDRAILS, ab_test
+from agenticrec.tools.abtest import DEFAULT_GUARDRAILS, ab_test
 
 from .pipeline import PER_USER_METRICS, Pipeline, PipelineConfig
 

@@ -2,7 +2,7 @@
 
 Each returns ``f32[q, c]`` scores for candidate matrices ``cands: i32[q, c]``
 (higher is better, ``-inf`` for padding), so every method is evaluated by the
-same :func:`agenticrec.evals.metrics.rank_of_target`. ItemKNN is the
+same :func:`agenticrec.tools.metrics.rank_of_target`. ItemKNN is the
 co-occurrence recommender: the number of 2-hop paths from the user's history
 to the candidate (:func:`agenticrec.tools.signals.cooccurrence_scores`).
 """

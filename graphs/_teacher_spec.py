@@ -1,0 +1,148 @@
+"""The teacher as the runner sees it: input, typed report (the teacher's
+metrics beside the baselines on the same rows), replay and export hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from agenticrec.errors import DataValidationError
+from agenticrec.graphs._runtime import policy_counts
+from agenticrec.graphs._teacher_workspace import workspace
+from agenticrec.graphs.teacher import GRAPH_NAME, TeacherContext
+from agenticrec.graphspec import GraphSpec, Report, RunResult
+from agenticrec.tools import baselines
+from agenticrec.tools.metrics import rank_of_target, summarize
+
+__all__ = ["TeacherReport", "spec"]
+
+
+class TeacherReport(Report):
+    """NDCG/HR/MRR of the teacher and of random, popularity and ItemKNN
+    (co-occurrence) scored on the same users and candidates."""
+
+    data: str
+    protocol: str
+    users: int
+    metrics: dict[str, dict[str, float]]
+    policies: dict[str, dict[str, int]]
+    """role -> policy -> decisions (``rule (fallback)`` counted apart)."""
+    reflections: int
+
+    def summary(self) -> str:
+        nd = {k: v["NDCG@10"] for k, v in self.metrics.items()}
+        others = ", ".join(f"{k} {v:.3f}" for k, v in nd.items() if k != "teacher")
+        return (
+            f"NDCG@10 {nd['teacher']:.3f} vs {others} on {self.users} users "
+            f"({self.protocol})"
+        )
+
+
+def make_input(ctx: TeacherContext) -> dict[str, Any]:
+    ws = ctx.ws()
+    if ws.users.size == 0:
+        raise DataValidationError(
+            f"no user of {ctx.data} can be evaluated under {ctx.protocol}: a user "
+            "needs at least 3 interactions (train, validation and test item) and "
+            "the catalogue at least 2 items"
+        )
+    n = ctx.users or ws.users.size
+    return {"users": [int(u) for u in ws.users[:n]]}
+
+
+def report(res: RunResult) -> TeacherReport:
+    ctx: TeacherContext = res.context
+    ws = ctx.ws()
+    results = sorted(res.state.get("results", []), key=lambda r: r["user"])
+    rows = np.array([ws.row(r["user"]) for r in results], dtype=np.int64)
+    ranks = np.array([r["rank"] for r in results], dtype=np.int64)
+    metrics = {"teacher": summarize(ranks)}
+    if len(rows):
+        cands, targets = ws.cands[rows], ws.targets[rows]
+        tpos = np.argmax(cands == targets[:, None], axis=1)
+        in_pool = (cands == targets[:, None]).any(axis=1)
+        hp, hi = ws.index.hist_ptr, ws.index.hist_items
+        base = {
+            "random": baselines.random_scores(cands, ctx.seed),
+            "popularity": baselines.popularity_scores(ws.index.graph, cands),
+            "itemknn": baselines.itemknn_scores(
+                ws.index.graph, hp, hi, ws.users[rows], cands
+            ),
+        }
+        for name, sc in base.items():
+            r = rank_of_target(sc, tpos)
+            r = np.where(in_pool, r, cands.shape[1] + ws.outside_rank[rows])
+            metrics[name] = summarize(r)
+    by_role: dict[str, list[dict]] = {}
+    for r in results:
+        for role, info in r["policies"].items():
+            by_role.setdefault(role, []).append(info)
+    graph_s = res.timings.get("graph_s", 0.0)
+    return TeacherReport(
+        graph=GRAPH_NAME,
+        status=res.status,
+        seed=ctx.seed,
+        thread_id=res.thread_id,
+        data=ctx.data,
+        protocol=ctx.protocol,
+        users=len(results),
+        metrics=metrics,
+        policies={role: policy_counts(v) for role, v in by_role.items()},
+        reflections=int(sum(r["reflections"] for r in results)),
+        timings={
+            **res.timings,
+            "users_per_s": round(len(results) / max(graph_s, 1e-9), 2),
+        },
+    )
+
+
+def dataset(ctx: TeacherContext) -> dict[str, Any]:
+    ws = ctx.ws()
+    return {"name": ws.name, "fingerprint": ws.dataset.fingerprint}
+
+
+def progress(ctx, inp, counts, state) -> tuple[int, int]:
+    """Users finished by this process (one ``user`` task each)."""
+    return counts.get("user", 0), len(inp["users"])
+
+
+def recursion_limit(ctx: TeacherContext, inp: dict[str, Any]) -> int:
+    return 20 + 8 * (ctx.max_reflections + 1)
+
+
+def replay_tools(header) -> dict[str, Any]:
+    """The tools a recorded run called, rebuilt from its header's context."""
+    c = header.context
+    ws = workspace(
+        c.get("data", "ml-latest-small"),
+        c.get("protocol", "sampled:19"),
+        int(c.get("seed", 0)),
+    )
+    return ws.tools
+
+
+def tool_schemas() -> list[dict[str, Any]]:
+    """OpenAI function schemas of the teacher's tools (for exported data)."""
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    from agenticrec.tools.teacher_tools import make_teacher_tools
+
+    return [convert_to_openai_tool(t) for t in make_teacher_tools(None)]  # type: ignore[arg-type]
+
+
+spec = GraphSpec(
+    name=GRAPH_NAME,
+    description="MARS teacher: plan, call graph tools, reflect, rank; vs baselines.",
+    module="agenticrec.graphs.teacher",
+    context=TeacherContext,
+    make_input=make_input,
+    report=report,
+    report_type=TeacherReport,
+    dataset=dataset,
+    recursion_limit=recursion_limit,
+    progress=progress,
+    demo={"users": 30},
+    replay_tools=replay_tools,
+    tool_schemas=tool_schemas,
+)
