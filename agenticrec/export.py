@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agenticrec._io import atomic_write_text
-from agenticrec.errors import ConfigError
+from agenticrec.errors import ConfigError, TrajectoryError
 from agenticrec.trajectory import Trajectory, read_trajectories
 
 __all__ = ["FORMATS", "export_file", "tools_schema"]
@@ -46,10 +46,15 @@ def _parse_keep(keep: str | None) -> int | None:
 
 def tools_schema(header_graph: str) -> list[dict[str, Any]]:
     """OpenAI function schemas of the graph's tools (what the student may call)."""
-    import importlib
+    from agenticrec.graphspec import load_graphs
 
-    mod = importlib.import_module(f"agenticrec.graphs.{header_graph}")
-    return mod.tool_schemas()
+    spec = load_graphs().get(header_graph)
+    if spec is None:
+        raise TrajectoryError(
+            f"the trajectory was written by graph {header_graph!r}, which is not "
+            f"registered here (registered: {', '.join(sorted(load_graphs()))})"
+        )
+    return spec.tool_schemas() if spec.tool_schemas is not None else []
 
 
 def _step(traj: Trajectory, node: str):

@@ -9,7 +9,6 @@ dataset or tool shows up as the precise run, step and field that differ.
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -82,13 +81,15 @@ def _diff_fields(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 def graph_tools(header: RunRecord) -> Mapping[str, BaseTool]:
     """Tools of the graph that wrote ``header`` (its ``replay_tools`` hook)."""
-    try:
-        mod = importlib.import_module(f"agenticrec.graphs.{header.graph}")
-    except ImportError as exc:
+    from agenticrec.graphspec import load_graphs
+
+    spec = load_graphs().get(header.graph)
+    if spec is None:
         raise TrajectoryError(
-            f"run {header.run_id}: unknown graph {header.graph!r}"
-        ) from exc
-    hook = getattr(mod, "replay_tools", None)
+            f"run {header.run_id}: unknown graph {header.graph!r} (registered: "
+            f"{', '.join(sorted(load_graphs()))})"
+        )
+    hook = spec.replay_tools
     if hook is None:
         raise TrajectoryError(f"graph {header.graph!r} records no replayable tools")
     return hook(header)

@@ -182,7 +182,15 @@ def run(
                     return rep.model_copy(update={"cached": True})
         try:
             return _stream(
-                spec, ctx, inp, saver, threads, bind, thread_id, resume, progress,
+                spec,
+                ctx,
+                inp,
+                saver,
+                threads,
+                bind,
+                thread_id,
+                resume,
+                progress,
                 setup_s,
             )
         finally:
@@ -359,14 +367,32 @@ def context_options(ctx_cls: type) -> list[inspect.Parameter]:
 
 
 _RUN_OPTIONS = {
-    "checkpoint": (Path | None, typer.Option(None, "--checkpoint",
-                   help="SQLite checkpoint file; enables resume.")),
-    "thread_id": (str | None, typer.Option(None, "--thread-id",
-                  help="Thread id (default: a digest of the arguments).")),
-    "new_thread": (bool, typer.Option(False, "--new-thread",
-                   help="Discard a stored thread of this id and start over.")),
-    "as_json": (bool, typer.Option(False, "--json",
-                help="Print one JSON report on stdout, nothing else.")),
+    "checkpoint": (
+        Path | None,
+        typer.Option(
+            None, "--checkpoint", help="SQLite checkpoint file; enables resume."
+        ),
+    ),
+    "thread_id": (
+        str | None,
+        typer.Option(
+            None, "--thread-id", help="Thread id (default: a digest of the arguments)."
+        ),
+    ),
+    "new_thread": (
+        bool,
+        typer.Option(
+            False,
+            "--new-thread",
+            help="Discard a stored thread of this id and start over.",
+        ),
+    ),
+    "as_json": (
+        bool,
+        typer.Option(
+            False, "--json", help="Print one JSON report on stdout, nothing else."
+        ),
+    ),
 }
 
 
@@ -376,23 +402,37 @@ def make_command(spec: GraphSpec) -> Callable[..., None]:
     names = {p.name for p in params}
     for name, (ann, opt) in _RUN_OPTIONS.items():
         if name in names:
-            raise CheckpointError(f"graph {spec.name}: context field {name!r} "
-                                  "clashes with a runner option")
-        params.append(inspect.Parameter(
-            name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=ann))
+            raise CheckpointError(
+                f"graph {spec.name}: context field {name!r} "
+                "clashes with a runner option"
+            )
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=opt, annotation=ann
+            )
+        )
     for answer in spec.answers:
-        params.append(inspect.Parameter(
-            f"answer_{answer}", inspect.Parameter.KEYWORD_ONLY,
-            default=typer.Option(False, f"--{answer}",
-                                 help=f"Answer the pending interrupt: {answer}."),
-            annotation=bool))
+        params.append(
+            inspect.Parameter(
+                f"answer_{answer}",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=typer.Option(
+                    False,
+                    f"--{answer}",
+                    help=f"Answer the pending interrupt: {answer}.",
+                ),
+                annotation=bool,
+            )
+        )
     field_names = [f.name for f in fields(spec.context) if f.name in names]
 
     def command(**kw: Any) -> None:
         ctx = spec.context(**{n: kw[n] for n in field_names})
         chosen = [a for a in spec.answers if kw.get(f"answer_{a}")]
         if len(chosen) > 1:
-            raise CheckpointError(f"pass at most one of {', '.join('--' + a for a in chosen)}")
+            raise CheckpointError(
+                f"pass at most one of {', '.join('--' + a for a in chosen)}"
+            )
         resume = spec.answers[chosen[0]] if chosen else None
         interactive = bool(spec.answers) and not kw["as_json"] and sys.stdin.isatty()
         with contextlib.ExitStack() as stack:
@@ -408,13 +448,23 @@ def make_command(spec: GraphSpec) -> Callable[..., None]:
                 emit_report(report.pending, as_json=False, title="waiting for input")
                 answer = typer.prompt(
                     f"answer ({' / '.join(spec.answers)})",
-                    type=typer.Choice(list(spec.answers)), err=True)
-                report = run(spec, ctx, checkpoint=ck, resume=spec.answers[answer],
-                             progress=bar, thread_id=report.thread_id)
+                    type=typer.Choice(list(spec.answers)),
+                    err=True,
+                )
+                report = run(
+                    spec,
+                    ctx,
+                    checkpoint=ck,
+                    resume=spec.answers[answer],
+                    progress=bar,
+                    thread_id=report.thread_id,
+                )
         if report.status == "awaiting_input" and not kw["as_json"]:
             flags = " or ".join(f"--{a}" for a in spec.answers)
-            stderr.print(f"paused for input: re-run with --thread-id "
-                         f"{report.thread_id} {flags} and the same --checkpoint")
+            stderr.print(
+                f"paused for input: re-run with --thread-id "
+                f"{report.thread_id} {flags} and the same --checkpoint"
+            )
         emit_report(report, as_json=kw["as_json"], title=spec.name)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from agenticrec.errors import ConfigError
 from agenticrec.tools.graph import InteractionGraph, history_rows, propagate
 from agenticrec.tools.signals import item_user_matrix
 from agenticrec.tools.teacher_tools import EvidenceIndex, make_teacher_tools
+from agenticrec.workspace import data_workspace
 
 __all__ = ["FULL_POOL", "TeacherWorkspace", "parse_protocol", "workspace"]
 
@@ -117,12 +118,9 @@ def _full_pool(g: InteractionGraph, users, targets, pool: int):
 def workspace(name: str, protocol: str, seed: int) -> TeacherWorkspace:
     """Load ``name``, split leave-one-out by time, and sample candidates."""
     kind, n_neg = parse_protocol(protocol)
-    ds = data.load(name)
-    split = data.leave_one_out(ds)
-    sds = split.dataset
-    indptr, items = split.history("test")
-    vis_users = np.repeat(np.arange(sds.n_users, dtype=np.int32), np.diff(indptr))
-    g = InteractionGraph.from_interactions(vis_users, items, sds.n_users, sds.n_items)
+    dw = data_workspace(name)
+    split, sds, g = dw.split, dw.dataset, dw.graph()
+    indptr, items = dw.visible()
     xt = item_user_matrix(g) if 4 * g.n_items * g.n_users <= XT_BYTES else None
     index = EvidenceIndex(g, indptr, items, sds.titles, sds.categories, xt)
     if kind == "sampled":

@@ -90,9 +90,7 @@ class TeacherContext(Context):
         "sampled:19", "sampled:N (target + N negatives, 1 <= N <= 10000) or full."
     )
     k: int = setting(10, "Length of the ranking.", ge=1, le=1000)
-    max_reflections: int = setting(
-        1, "Most re-analysis loops per user.", ge=0, le=10
-    )
+    max_reflections: int = setting(1, "Most re-analysis loops per user.", ge=0, le=10)
     trajectories: str | None = setting(
         None, "JSONL file to append trajectories to.", binds=False
     )

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from agenticrec.runner import GRAPH_MODULES
+from agenticrec.graphspec import load_graphs
 from agenticrec.trajectory import Recorder, read_trajectories
 
 TIMEOUT_S = 600
@@ -129,7 +129,7 @@ CASES = [
 
 
 def _registered(graph: str) -> bool:
-    return f"agenticrec.graphs.{graph}" in GRAPH_MODULES
+    return graph in load_graphs()
 
 
 def _params():

@@ -1,0 +1,80 @@
+"""The one data workspace every graph reads: a dataset, its leave-one-out
+split and the interaction graph of what a model may see, built once per
+dataset and shared by every graph of the process (each graph's workspace is
+a thin view over it: candidates, tools, pipeline features).
+
+The workspace is derived data: rebuilt from the dataset in every process,
+never checkpointed. Keys are dataset names or paths as given; the content
+fingerprint is what checkpoints bind to.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from agenticrec import data
+
+if TYPE_CHECKING:  # pragma: no cover
+    from agenticrec.tools.graph import InteractionGraph
+
+__all__ = ["DataWorkspace", "data_workspace"]
+
+
+@dataclass(frozen=True, eq=False)
+class DataWorkspace:
+    """A dataset with its leave-one-out split.
+
+    Attributes:
+        name: the name or path it was loaded from.
+        raw: the dataset as loaded.
+        split: leave-one-out by time (test = last, validation = second last).
+    """
+
+    name: str
+    raw: data.Dataset
+    split: data.Split
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def dataset(self) -> data.Dataset:
+        """The split's dataset (compact ids the graphs use)."""
+        return self.split.dataset
+
+    @property
+    def fingerprint(self) -> str:
+        return self.split.dataset.fingerprint
+
+    def visible(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(indptr: int64[n_users + 1], items: int32[k])``: train +
+        validation per user, oldest first (what predicting test may see)."""
+        return self.split.history("test")
+
+    def graph(self) -> InteractionGraph:
+        """The user-item graph of the visible interactions (built once)."""
+        with self._lock:
+            g = self._cache.get("graph")
+            if g is None:
+                from agenticrec.tools.graph import InteractionGraph
+
+                indptr, items = self.visible()
+                sds = self.dataset
+                users = np.repeat(
+                    np.arange(sds.n_users, dtype=np.int32), np.diff(indptr)
+                )
+                g = self._cache["graph"] = InteractionGraph.from_interactions(
+                    users, items, sds.n_users, sds.n_items
+                )
+            return g
+
+
+@functools.lru_cache(maxsize=4)
+def data_workspace(name: str) -> DataWorkspace:
+    """Load ``name`` (a dataset name or path) and split it leave-one-out."""
+    raw = data.load(name)
+    return DataWorkspace(name=name, raw=raw, split=data.leave_one_out(raw))
