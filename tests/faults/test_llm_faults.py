@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agenticrec.graphs import system, teacher
+from agenticrec.runner import run
 from agenticrec.trajectory import read_trajectories
 
 from .openai_stub import Stub
@@ -23,8 +24,8 @@ def llm(stub: Stub) -> dict:
 def test_teacher_completes_through_fallbacks(mode, delay, tmp_path):
     with Stub(mode, delay) as stub:
         ctx = teacher.TeacherContext(trajectories=str(tmp_path / "t.jsonl"),
-                                     **llm(stub))
-        report = teacher.run(ctx, n_users=2, thread_id=f"fault-{mode}")
+                                     users=2, **llm(stub))
+        report = run("teacher", ctx, thread_id=f"fault-{mode}")
         assert stub.calls >= 4
     assert report["users"] == 2
     assert all(v == {"rule (fallback)": 2} for v in report["policies"].values())

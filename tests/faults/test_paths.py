@@ -14,7 +14,8 @@ import pytest
 from agenticrec.errors import ConfigError
 from agenticrec.export import export_file
 from agenticrec.graphs import teacher
-from agenticrec.runner import GRAPH_MODULES
+from agenticrec.graphspec import load_graphs
+from agenticrec.runner import run
 from agenticrec.trajectory import read_trajectories
 
 
@@ -53,8 +54,8 @@ def _files(root: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def trajectory(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("traj") / "t.jsonl"
-    teacher.run(teacher.TeacherContext(trajectories=str(path)), n_users=3,
-                thread_id="paths")
+    run("teacher", teacher.TeacherContext(trajectories=str(path), users=3),
+        thread_id="paths")
     return path
 
 
@@ -138,7 +139,7 @@ def test_run_creates_trajectory_and_checkpoint_folders(tmp_path):
 DUALAGENT = ("run", "dualagent", "--users", "2", "--pop", "20", "--gens", "10",
              "--candidates", "100", "--json")
 needs_dualagent = pytest.mark.skipif(
-    "agenticrec.graphs.dualagent" not in GRAPH_MODULES,
+    "dualagent" not in load_graphs(),
     reason="graph 'dualagent' not registered",
 )
 

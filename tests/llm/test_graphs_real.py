@@ -139,8 +139,11 @@ def run_teacher(llm: dict[str, Any], tmp: Path) -> tuple[dict, Path]:
         protocol="sampled:9",  # 10 candidates: the ranker reads ~1000 tokens
         k=5,
         max_reflections=0,  # planner, analyst, ranker, reflector once per user
+        users=2,
     )
-    report = teacher.run(ctx, n_users=2, thread_id="llm-teacher")
+    from agenticrec.runner import run
+
+    report = run("teacher", ctx, thread_id="llm-teacher")
     assert report["users"] == 2
     m = report["metrics"]["teacher"]
     assert m["users"] == 2 and _finite(m["NDCG@10"]) and _finite(m["MRR"])

@@ -11,12 +11,13 @@ from agenticrec.evals.rewards import reward
 from agenticrec.export import FORMATS, export_file
 from agenticrec.graphs import teacher
 from agenticrec.replay import replay_file
+from agenticrec.runner import run
 
 
 @pytest.fixture(scope="module")
 def traj_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("traj") / "t.jsonl"
-    teacher.run(teacher.TeacherContext(trajectories=str(path)), n_users=20)
+    run("teacher", teacher.TeacherContext(trajectories=str(path), users=20))
     return path
 
 

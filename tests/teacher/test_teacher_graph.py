@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from langgraph.checkpoint.sqlite import SqliteSaver
 
+from agenticrec.checkpoint import open_checkpointer
 from agenticrec.graphs import teacher
+from agenticrec.runner import run
 from agenticrec.graphs.evidence import quote, translate
 from agenticrec.policy import LLMPolicy, get_role
 from agenticrec.trajectory import read_trajectories
 
 CTX = teacher.TeacherContext(data="ml-latest-small", protocol="sampled:19", seed=0)
+
+
+def _ctx(users: int, **kw) -> teacher.TeacherContext:
+    return teacher.TeacherContext(users=users, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +28,7 @@ def ws():
 
 
 def test_rule_teacher_beats_random_and_popularity_and_reports_baselines(tmp_path):
-    ctx = teacher.TeacherContext(trajectories=str(tmp_path / "t.jsonl"))
-    report = teacher.run(ctx, n_users=60)
+    report = run("teacher", _ctx(60, trajectories=str(tmp_path / "t.jsonl")))
     m = report["metrics"]
     assert set(m) == {"teacher", "random", "popularity", "itemknn"}
     assert m["teacher"]["users"] == 60
@@ -37,8 +40,8 @@ def test_rule_teacher_beats_random_and_popularity_and_reports_baselines(tmp_path
 
 
 def test_same_seed_gives_identical_report():
-    a = teacher.run(CTX, n_users=15)
-    b = teacher.run(CTX, n_users=15, thread_id="other")
+    a = run("teacher", _ctx(15, concurrency=1)).model_dump()
+    b = run("teacher", _ctx(15, concurrency=8), thread_id="other").model_dump()
     for r in (a, b):
         r.pop("timings")
         r.pop("thread_id")
@@ -46,8 +49,7 @@ def test_same_seed_gives_identical_report():
 
 
 def test_tool_messages_carry_real_tool_calls_and_evidence(tmp_path, ws):
-    ctx = teacher.TeacherContext(trajectories=str(tmp_path / "t.jsonl"))
-    teacher.run(ctx, n_users=3)
+    run("teacher", _ctx(3, trajectories=str(tmp_path / "t.jsonl")))
     traj = next(iter(read_trajectories(tmp_path / "t.jsonl").values()))
     tools_step = next(s for s in traj.steps if s.node == "tools")
     roles = [m["role"] for m in tools_step.messages]
@@ -77,8 +79,7 @@ def _numbers(obj) -> set[float]:
 
 
 def test_every_number_in_evidence_comes_from_the_recorded_tool_result(tmp_path):
-    ctx = teacher.TeacherContext(trajectories=str(tmp_path / "t.jsonl"))
-    teacher.run(ctx, n_users=25)
+    run("teacher", _ctx(25, trajectories=str(tmp_path / "t.jsonl")))
     checked = 0
     for traj in read_trajectories(tmp_path / "t.jsonl").values():
         for step in traj.steps:
@@ -141,27 +142,49 @@ def test_reflector_can_send_the_graph_back_and_is_bounded():
     orig = get_role("teacher.reflector")
     register_role(replace(orig, rule=never_accept), replace=True)
     try:
-        report = teacher.run(
-            teacher.TeacherContext(max_reflections=2), n_users=4, thread_id="reflect"
-        )
+        report = run("teacher", _ctx(4, max_reflections=2), thread_id="reflect")
     finally:
         register_role(orig, replace=True)
     # each user loops back while unused analyses remain, never past the bound
     assert 4 <= report["reflections"] <= 8
 
 
-def test_interrupted_thread_resumes_to_the_uninterrupted_result(tmp_path):
+def test_a_run_that_fails_mid_fan_out_resumes_only_the_unfinished_users(tmp_path):
+    from dataclasses import replace
+
+    from agenticrec.policy import get_role, register_role
+
+    ctx = _ctx(12, concurrency=1)
     users = [int(u) for u in CTX.ws().users[:12]]
-    full = teacher.run(CTX, users=users, thread_id="full")
-    conn = sqlite3.connect(str(tmp_path / "ck.sqlite"), check_same_thread=False)
-    saver = SqliteSaver(conn)
-    g = teacher.build_graph(checkpointer=saver)
-    cfg = {"configurable": {"thread_id": "cut"}, "recursion_limit": 1000}
-    for n, _ in enumerate(g.stream({"users": users}, cfg, context=CTX)):
-        if n == 40:  # stop mid-user, as a killed process would
-            break
-    resumed = teacher.run(CTX, users=users, checkpointer=saver, thread_id="cut")
-    conn.close()
+    full = run("teacher", ctx, thread_id="full").model_dump()
+    orig = get_role("teacher.ranker")
+    ranked: list[int] = []
+    crashed: list[bool] = []
+
+    def crash_on_the_sixth(obs):
+        ranked.append(1)
+        if len(ranked) == 6 and not crashed:
+            crashed.append(True)
+            raise RuntimeError("killed")
+        return orig.rule(obs)
+
+    register_role(replace(orig, rule=crash_on_the_sixth), replace=True)
+    try:
+        with pytest.raises(RuntimeError, match="killed"):
+            run("teacher", ctx, checkpoint=tmp_path / "ck.sqlite", thread_id="cut")
+        with open_checkpointer(tmp_path / "ck.sqlite") as ck:
+            snap = teacher.build_graph(checkpointer=ck.saver).get_state(
+                {"configurable": {"thread_id": "cut"}}
+            )
+            assert set(snap.next) == {"user"}  # the fan-out step is pending
+            ranked.clear()
+            resumed = run("teacher", ctx, checkpoint=ck, thread_id="cut")
+        # the users stored before the crash (five, and any finishing beside
+        # it) never run again; the crashed one and the rest do
+        assert 1 <= len(ranked) <= len(users) - 5
+    finally:
+        register_role(orig, replace=True)
+    resumed = resumed.model_dump()
     for r in (full, resumed):
         r.pop("timings")
         r.pop("thread_id")
