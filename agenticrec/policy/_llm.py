@@ -119,6 +119,7 @@ class LLMPolicy:
             if self.context.structured_output == "auto"
             else self.context.structured_output
         )
+        self._probe_lock = threading.Lock()
 
     @staticmethod
     def _openai(ctx: Context) -> BaseChatModel:
@@ -143,7 +144,9 @@ class LLMPolicy:
     def method(self) -> str:
         """The structured-output method in use (probed once for ``auto``)."""
         if self._method is None:
-            self._method = self.probe()
+            with self._probe_lock:  # users in flight share one probe
+                if self._method is None:
+                    self._method = self.probe()
         return self._method
 
     PROBE_ORDER = ("json_schema", "function_calling", "json_mode")

@@ -63,6 +63,7 @@ class Case:
     drop: tuple[str, ...] = ("timings", "thread_id")
     same_thread: bool = False
     marks: tuple = field(default=())
+    name: str = ""
 
 
 def _tune_records(d: Path, thread: str) -> dict[str, list[str]]:
@@ -98,7 +99,11 @@ def _tune_records(d: Path, thread: str) -> dict[str, list[str]]:
 
 
 CASES = [
-    Case("teacher", ("--users", "40"), kills=(KillAt(90), KillAt(210))),
+    # users run in parallel (Send fan-out): killed with 1 and with 8 in flight
+    Case("teacher", ("--users", "40", "--concurrency", "1"),
+         kills=(KillAt(90), KillAt(210)), name="teacher-c1"),
+    Case("teacher", ("--users", "40", "--concurrency", "8"),
+         kills=(KillAt(90), KillAt(210)), name="teacher-c8"),
     Case(
         "system",
         ("--rounds", "3", "--shift-round", "2"),
@@ -137,7 +142,7 @@ def _params():
         marks = list(c.marks)
         if not _registered(c.graph):
             marks.append(pytest.mark.skip(reason=f"graph {c.graph!r} not registered"))
-        yield pytest.param(c, id=c.graph, marks=marks)
+        yield pytest.param(c, id=c.name or c.graph, marks=marks)
 
 
 # ---------------------------------------------------------------- helpers
