@@ -12,6 +12,7 @@ import platform
 import time
 
 from agenticrec.graphs import teacher
+from agenticrec.runner import run
 
 
 def main() -> None:
@@ -33,8 +34,8 @@ def main() -> None:
         ("amazon18-scientific-unisrec", args.amazon_users),
     ):
         for protocol in ("sampled:19", "sampled:99", "full"):
-            ctx = teacher.TeacherContext(data=data, protocol=protocol)
-            r = teacher.run(ctx, n_users=n or None)
+            ctx = teacher.TeacherContext(data=data, protocol=protocol, users=n)
+            r = run("teacher", ctx)
             for method in ("teacher", "itemknn", "popularity", "random"):
                 m = r["metrics"][method]
                 speed = r["timings"]["users_per_s"] if method == "teacher" else ""
