@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["pareto", "graph", "pipeline", "skills", "dualagent", "tune", "llm"]
+ORDER = ["runtime", "pareto", "graph", "pipeline", "skills", "dualagent", "tune", "llm"]
 MARK = "<!-- reference:start -->"
 
 
