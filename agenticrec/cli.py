@@ -302,11 +302,30 @@ def main() -> None:
     """Console entry point. Project errors (bad settings, files, checkpoints)
     become one line and exit 2; any other failure one line and exit 1
     (``AGENTICREC_DEBUG=1`` shows its traceback)."""
+    from typer._click import exceptions as click  # typer vendors click
+
     from agenticrec.runner import debug
 
     try:
         _register_graphs()
-        app()
+        rc = app(standalone_mode=False)
+        raise SystemExit(rc or 0)
+    except click.NoArgsIsHelpError as exc:
+        exc.show()
+        raise SystemExit(2) from None
+    except click.UsageError as exc:  # wrong type, unknown option: one line
+        where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
+        stderr.print(
+            f"[bold red]error:[/] {where}{exc.format_message()}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise SystemExit(2) from None
+    except typer.Abort:
+        stderr.print("aborted")
+        raise SystemExit(1) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
     except AgenticRecError as exc:
         stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None

@@ -336,9 +336,9 @@ def _help(meta: Mapping[str, Any]) -> str:
     text = meta.get("description", "")
     lo, hi, ch = meta.get("ge"), meta.get("le"), meta.get("choices")
     if lo is not None or hi is not None:
-        text += f" [range: {'' if lo is None else lo}..{'' if hi is None else hi}]"
+        text += f" (range {'' if lo is None else lo}..{'' if hi is None else hi})"
     if ch:
-        text += f" [one of: {', '.join(map(str, ch))}]"
+        text += f" (one of: {', '.join(map(str, ch))})"
     return text
 
 
