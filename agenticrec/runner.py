@@ -177,7 +177,8 @@ def run(
                 if diffs or new_thread:
                     saver.delete_thread(thread_id)
                     threads.forget(thread_id)
-                elif stored[1] == "done" and stored[2] and resume is None:
+                elif stored[1] == "done" and stored[2]:
+                    # finished: its report, even with an answer (none pending)
                     rep = spec.report_type.model_validate_json(stored[2])
                     return rep.model_copy(update={"cached": True})
         try:
@@ -213,7 +214,10 @@ def _stream(
     if saver is not None:
         snap = compiled.get_state(config)  # a tampered checkpoint fails here
         if snap.next or snap.tasks:
-            start = Command(resume=resume) if _pending(snap) is not None else None
+            # paused without an answer: re-run the pending task, which pauses
+            # again (LangGraph cannot resume with None)
+            answered = resume is not None and _pending(snap) is not None
+            start = Command(resume=resume) if answered else None
         if threads is not None:
             threads.bind(thread_id, bind)
     t1 = time.perf_counter()
@@ -446,11 +450,11 @@ def make_command(spec: GraphSpec) -> Callable[..., None]:
             report = run(spec, ctx, checkpoint=ck, resume=resume, progress=bar, **args)
             while interactive and report.status == "awaiting_input":
                 emit_report(report.pending, as_json=False, title="waiting for input")
-                answer = typer.prompt(
-                    f"answer ({' / '.join(spec.answers)})",
-                    type=typer.Choice(list(spec.answers)),
-                    err=True,
-                )
+                answer = ""
+                while answer not in spec.answers:  # typer 0.29 has no Choice
+                    answer = typer.prompt(
+                        f"answer ({' / '.join(spec.answers)})", err=True
+                    ).strip()
                 report = run(
                     spec,
                     ctx,

@@ -4,7 +4,8 @@ Every method gets the same task (data, objective, user partition), the same
 number of offline evaluations (the agent's ``rounds x candidates``) and the
 same number of A/B tests as the agent used in that seed:
 
-* **agent**: ``graphs.tune.run`` with a fresh Skillhub holding the seed skills.
+* **agent**: the tune graph (``agenticrec.runner.run("tune", ...)``) with a
+  fresh (temporary) Skillhub holding the seed skills.
 * **tpe**: Optuna's ``TPESampler`` over the 24 knobs (recall quotas
   renormalised by ``PipelineConfig.from_vector``), maximising the offline
   north star with the guard metric as a constraint (relative drop at most the
@@ -36,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ import numpy as np
 from agenticrec.graphs import tune
 from agenticrec.graphs._tune_search import overrides_of
 from agenticrec.graphs._tune_task import TuneTask, experiment_seed
+from agenticrec.runner import run
 from agenticrec.tools.pipeline import PipelineConfig
 
 NAMES = PipelineConfig.knob_names()
@@ -137,13 +138,7 @@ def population_gain(task, ctx, over: dict) -> float:
 
 
 def run_agent(ctx: tune.TuneContext) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        ctx.skillhub = tmp
-        try:
-            rep = tune.run(ctx, thread_id=f"bench-{ctx.seed}")
-        finally:
-            tune.close_hub(ctx)
-    return rep
+    return run("tune", ctx, thread_id=f"bench-{ctx.seed}").model_dump(mode="json")
 
 
 def confirm(task, ctx, over: dict, seed: int) -> dict[str, Any]:
@@ -211,6 +206,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             candidates=args.candidates,
             seed=seed,
             split_seed=0,
+            skillhub=tune.TEMP_HUB,  # fresh, removed when the run ends
         )
         task = ctx.ws()
         t0 = time.perf_counter()

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from agenticrec.graphs import tune
+from agenticrec.runner import run
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -63,10 +64,8 @@ def one_seed(seed: int, args, tmp: Path) -> dict[str, Any]:
         split_seed=0,
         skillhub=str(hub1),
     )
-    try:
-        r1 = tune.run(c1, thread_id=f"reuse1-{seed}")
-    finally:
-        tune.close_hub(c1)
+    # the runner closes the Skillhub client before returning (then it is copied)
+    r1 = run("tune", c1, thread_id=f"reuse1-{seed}")
     target = r1["incumbent"]["offline_gain"]
     out: dict[str, Any] = {
         "seed": seed,
@@ -92,10 +91,7 @@ def one_seed(seed: int, args, tmp: Path) -> dict[str, Any]:
             offline_events=args.offline_events2,
             max_users=args.max_users2,
         )
-        try:
-            r2 = tune.run(c2, thread_id=f"reuse2-{seed}-{cond}")
-        finally:
-            tune.close_hub(c2)
+        r2 = run("tune", c2, thread_id=f"reuse2-{seed}-{cond}")
         hist = r2["history"]
         out["task2"][cond] = {
             "rounds_to_task1_gain": rounds_to(hist, target),

@@ -46,7 +46,9 @@ __all__ = [
     "adapt_sigma",
     "applicable",
     "from_unit",
+    "knob_stats",
     "overrides_of",
+    "pareto_front",
     "propose",
     "to_unit",
 ]
@@ -243,3 +245,52 @@ def propose(obs: Mapping[str, Any]) -> list[dict[str, Any]]:
         ):
             k += 1
     return out
+
+
+def knob_stats(
+    tried: Sequence[Mapping[str, Any]], north_star: str, guard: str
+) -> list[dict[str, Any]]:
+    """Per knob and metric: mean of ``sign(knob change) * relative gain`` over
+    estimated configs that changed the knob (a marginal association: several
+    knobs usually move together)."""
+    default = to_unit({})
+    rows: dict[tuple[str, str], list[float]] = {}
+    for t in tried:
+        u = to_unit(t["overrides"])
+        for j, k in enumerate(_NAMES):
+            delta = u[j] - default[j]
+            if abs(delta) < 1e-6:
+                continue
+            s = 1.0 if delta > 0 else -1.0
+            rows.setdefault((k, north_star), []).append(s * t["gain"])
+            rows.setdefault((k, guard), []).append(s * t["guard_change"])
+    out = []
+    for (k, m), v in rows.items():
+        score = float(np.mean(v))
+        out.append(
+            {
+                "knob": k,
+                "metric": m,
+                "direction": "up" if score > 0 else "down",
+                "effect": round(abs(score), 5),
+                "n": len(v),
+            }
+        )
+    return out
+
+
+def pareto_front(tried: Sequence[Mapping[str, Any]], size: int = 8) -> list[dict]:
+    """Non-dominated tried configs on (``ns``, ``guard``), best north star
+    first, at most ``size``."""
+    front = [
+        dict(t)
+        for t in tried
+        if not any(
+            o["ns"] >= t["ns"]
+            and o["guard"] >= t["guard"]
+            and (o["ns"] > t["ns"] or o["guard"] > t["guard"])
+            for o in tried
+        )
+    ]
+    front.sort(key=lambda t: (-t["ns"], t["id"]))
+    return front[:size]

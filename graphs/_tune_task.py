@@ -39,13 +39,22 @@ import numpy as np
 from agenticrec import data
 from agenticrec.data._splits import Split
 from agenticrec.errors import ConfigError
+from agenticrec.graphs import _tune_search as search
 from agenticrec.tools.abtest import ABTestResult, Guardrail, analyse, assign
 from agenticrec.tools.pipeline import Pipeline, PipelineConfig, item_embeddings
+from agenticrec.workspace import data_workspace
 
 __all__ = [
     "OBJECTIVES",
     "Objective",
     "TuneTask",
+    "ab_summary",
+    "config_key",
+    "estimate_proposals",
+    "experiment_seed",
+    "rel",
+    "round_summary",
+    "slug",
     "task_workspace",
 ]
 
@@ -101,10 +110,15 @@ OBJECTIVES: dict[str, Objective] = {
 }
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     """A short id-safe name: ``/data/amazon-sci/`` -> ``amazon-sci``."""
     base = re.split(r"[\\/]", text.rstrip("/\\"))[-1] or "data"
     return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-._")[:40] or "data"
+
+
+def rel(new: float, old: float) -> float:
+    """Relative change of ``new`` over ``old`` (0 when ``old`` is 0)."""
+    return (new - old) / abs(old) if old else 0.0
 
 
 def config_key(overrides: Mapping[str, Any]) -> str:
@@ -118,7 +132,9 @@ def config_key(overrides: Mapping[str, Any]) -> str:
 
 class TuneTask:
     """Pipelines and statistics of one tuning task (build with
-    :func:`task_workspace`, which caches one per setting)."""
+    :func:`task_workspace`, which caches one per setting): a view over the
+    kernel's :func:`~agenticrec.workspace.data_workspace` of ``data_name``
+    (its leave-one-out split), with per-user time cut-offs of its own."""
 
     def __init__(
         self,
@@ -138,11 +154,11 @@ class TuneTask:
                 f"{offline_events} and {online_events}"
             )
         self.data_name = data_name
-        self.slug = _slug(data_name)
+        self.slug = slug(data_name)
         self.seed = seed
         self.online_events = online_events
         self.offline_events = offline_events
-        split = data.leave_one_out(data.load(data_name))
+        split = data_workspace(data_name).split
         ds = split.dataset
         self.dataset = ds
         indptr, _ = ds.user_histories()
@@ -341,3 +357,117 @@ def task_workspace(
         online_events=online_events,
         max_users=max_users,
     )
+
+
+# ------------------------------------------------------- what nodes measure
+def estimate_proposals(
+    task: TuneTask,
+    objective: Objective,
+    proposals: list[dict[str, Any]],
+    control: Mapping[str, Mapping[str, float]],
+    tested: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """Validate and estimate each proposal (the Critic's evidence).
+
+    Returns one entry per proposal: ``valid`` False with the ``error``, or
+    the canonical ``overrides`` and ``key``, ``tested_as`` (the experiment
+    that already A/B tested it), the offline north star ``ns`` and ``guard``,
+    the relative ``gain`` over ``control`` overall and on halves ``A``/``B``,
+    the ``guard_change`` and the full ``estimate``.
+    """
+    o = objective
+    out: list[dict[str, Any]] = []
+    for i, p in enumerate(proposals):
+        entry: dict[str, Any] = {"index": i, "origin": p["origin"]}
+        try:
+            cfg = PipelineConfig.from_flat(p["overrides"])
+        except ConfigError as exc:
+            out.append(
+                {
+                    **entry,
+                    "overrides": p["overrides"],
+                    "valid": False,
+                    "error": str(exc)[:300],
+                }
+            )
+            continue
+        over = search.overrides_of(cfg)
+        key = config_key(over)
+        est = task.estimate(over)
+        ns = {h: est[h][o.north_star] for h in ("all", "A", "B")}
+        out.append(
+            {
+                **entry,
+                "overrides": over,
+                "valid": True,
+                "error": None,
+                "key": key,
+                "tested_as": tested.get(key),
+                "ns": ns["all"],
+                "guard": est["all"][o.guard],
+                "gain": round(rel(ns["all"], control["all"][o.north_star]), 5),
+                "gain_A": round(rel(ns["A"], control["A"][o.north_star]), 5),
+                "gain_B": round(rel(ns["B"], control["B"][o.north_star]), 5),
+                "guard_change": round(
+                    rel(est["all"][o.guard], control["all"][o.guard]), 5
+                ),
+                "estimate": est,
+            }
+        )
+    return out
+
+
+def ab_summary(res: ABTestResult, objective: Objective) -> dict[str, Any]:
+    """The report's view of one A/B test: decision, north-star difference
+    (absolute, relative, Welch p, bootstrap CI), every metric's difference
+    and p, and the failed guardrails."""
+    m = res.metrics[objective.north_star]
+    return {
+        "decision": res.decision,
+        "diff": round(m.diff, 6),
+        "relative": round(m.relative_diff or 0.0, 5),
+        "p": m.p_value,
+        "ci": [round(m.ci_low, 6), round(m.ci_high, 6)],
+        "metrics": {
+            k: {"diff": round(c.diff, 6), "p": round(c.p_value, 5)}
+            for k, c in res.metrics.items()
+        },
+        "guardrails_failed": [g.reason for g in res.guardrails if not g.passed],
+    }
+
+
+def round_summary(state: Mapping[str, Any], objective: Objective) -> dict[str, Any]:
+    """One ``history`` entry: what the round proposed, kept, launched and
+    found, and the run's best gains so far."""
+    o, r = objective, state["round"]
+    exps = state.get("experiments", [])
+    mine = [e for e in exps if e["round"] == r]
+    best_gain = max(
+        [e["relative"] for e in exps if e["decision"] == "treatment"], default=0.0
+    )
+    best_offline = max([t["gain"] for t in state.get("tried", [])], default=0.0)
+    return {
+        "round": r,
+        "proposed": len(state.get("proposals", [])),
+        "kept": len(state.get("kept", [])),
+        "launched": [e["id"] for e in mine],
+        "results": [
+            {
+                "id": e["id"],
+                "decision": e["decision"],
+                "diff": e["diff"],
+                "p": round(e["p"], 5),
+            }
+            for e in mine
+        ],
+        "best_online_gain": round(best_gain, 5),
+        "best_offline_gain": round(best_offline, 5),
+        "incumbent_gain": round(
+            rel(
+                state["incumbent"]["all"][o.north_star],
+                state["control"]["all"][o.north_star],
+            ),
+            5,
+        ),
+        "sigma": round(state["sigma"], 4),
+    }

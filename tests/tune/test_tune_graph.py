@@ -8,10 +8,12 @@ import json
 import numpy as np
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from langgraph.checkpoint.memory import InMemorySaver
 
+from agenticrec.errors import ConfigError
 from agenticrec.graphs import tune
+from agenticrec.graphs._tune_spec import TuneReport
 from agenticrec.policy import LLMPolicy, RulePolicy
+from agenticrec.runner import run
 from agenticrec.skills import ExperimentMemory
 from agenticrec.trajectory import read_trajectories
 
@@ -23,26 +25,19 @@ def ctx_for(tmp_path, **kw) -> tune.TuneContext:
     return tune.TuneContext(**args)
 
 
-@pytest.fixture
-def hubs():
-    made: list[tune.TuneContext] = []
-    yield made
-    for c in made:
-        tune.close_hub(c)
-
-
 def _strip(report):
-    r = dict(report)
-    for k in ("timings", "skillhub"):
+    r = report.model_dump(mode="json")
+    for k in ("timings", "skillhub", "cached"):
         r.pop(k)
     return r
 
 
-def test_rounds_run_every_agent_and_every_experiment_is_recorded_once(tmp_path, hubs):
+def test_rounds_run_every_agent_and_every_experiment_is_recorded_once(tmp_path):
     ctx = ctx_for(tmp_path, trajectories=str(tmp_path / "t.jsonl"))
-    hubs.append(ctx)
-    rep = tune.run(ctx, thread_id="t1")
+    rep = run("tune", ctx, thread_id="t1")
+    assert isinstance(rep, TuneReport)
     assert rep["status"] == "done" and rep["rounds_done"] == 2
+    assert rep.summary().startswith("2 rounds, ")
     assert set(rep["policies"]) >= {"actor", "critic", "insight", "skill"}
     assert all(v == {"rule": n} for v in rep["policies"].values() for n in v.values())
     assert rep["evaluations"] == 6 and len(rep["history"]) == 2
@@ -62,12 +57,27 @@ def test_rounds_run_every_agent_and_every_experiment_is_recorded_once(tmp_path, 
     assert {"tune.actor", "tune.critic", "tune.insight", "tune.skill"} <= roles
 
 
-def test_same_seed_gives_the_same_report(tmp_path, hubs):
-    a_ctx, b_ctx = ctx_for(tmp_path / "a"), ctx_for(tmp_path / "b")
-    hubs += [a_ctx, b_ctx]
-    a = tune.run(a_ctx, thread_id="same")
-    b = tune.run(b_ctx, thread_id="same")
+def test_same_seed_gives_the_same_report(tmp_path):
+    a = run("tune", ctx_for(tmp_path / "a"), thread_id="same")
+    b = run("tune", ctx_for(tmp_path / "b"), thread_id="same")
     assert _strip(a) == _strip(b)
+
+
+def test_a_temporary_skillhub_is_removed_at_the_end_of_the_run(tmp_path, monkeypatch):
+    import tempfile
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    ctx = ctx_for(tmp_path, skillhub=tune.TEMP_HUB, rounds=1)
+    hub = ctx.hub_path()  # made on first use, for this run's services
+    assert hub.parent == tmp and hub.is_dir()
+    rep = run("tune", ctx, thread_id="tmp")
+    assert rep["status"] == "done" and rep["skillhub"] == tune.TEMP_HUB
+    assert [s["source"] for s in rep["skills"]["retrieved"]] == ["seed"] * 4
+    assert not hub.exists()
+    with pytest.raises(ConfigError, match="review"):
+        tune.TuneContext(skillhub=tune.TEMP_HUB, review=True)
 
 
 def test_ab_tests_split_only_online_users_by_hashed_ids(tmp_path):
@@ -125,9 +135,7 @@ class _ActorLLM:
         return pol.decide(role, obs)
 
 
-def test_llm_actor_out_of_bounds_proposal_is_rejected_by_the_critic(
-    tmp_path, hubs, monkeypatch
-):
+def test_llm_actor_out_of_bounds_proposal_is_rejected_by_the_critic(tmp_path):
     reply = json.dumps(
         {
             "candidates": [
@@ -139,11 +147,9 @@ def test_llm_actor_out_of_bounds_proposal_is_rejected_by_the_critic(
             ]
         }
     )
-    pol = _ActorLLM([reply] * 10)
-    monkeypatch.setattr(tune, "policy_for", lambda ctx: pol)
     ctx = ctx_for(tmp_path, rounds=1, trajectories=str(tmp_path / "t.jsonl"))
-    hubs.append(ctx)
-    rep = tune.run(ctx, thread_id="llm")
+    ctx.services.policy = _ActorLLM([reply] * 10)  # the run's policy
+    rep = run("tune", ctx, thread_id="llm")
     assert rep["policies"]["actor"] == {"llm:FakeListChatModel": 1}
     step = next(
         s
@@ -173,17 +179,17 @@ def keep_first():
     register_role(orig, replace=True)
 
 
-def test_review_pauses_with_the_plan_and_resumes_on_approval(
-    tmp_path, hubs, keep_first
-):
+def test_review_pauses_with_the_plan_and_resumes_on_approval(tmp_path, keep_first):
     ctx = ctx_for(tmp_path, review=True, rounds=3, candidates=2)
-    hubs.append(ctx)
-    saver = InMemorySaver()
-    with pytest.raises(Exception, match="checkpointer"):
-        tune.run(ctx)
-    rep = tune.run(ctx, checkpointer=saver, thread_id="rv")
+    ck = tmp_path / "ck.sqlite"
+    with pytest.raises(ConfigError, match="checkpointer"):
+        run("tune", ctx)
+    rep = run("tune", ctx, checkpoint=ck, thread_id="rv")
+    again = run("tune", ctx, checkpoint=ck, thread_id="rv")  # no answer: still
+    assert again["status"] == "awaiting_input"  # paused, at the same plan
+    assert again["pending"] == rep["pending"] and again["ab_tests"] == 0
     seen = 0
-    while rep["status"] == "awaiting_approval":
+    while rep["status"] == "awaiting_input":
         launches = rep["pending"]["plan"]["launches"]
         assert launches and all(
             x["id"].startswith(f"rv:{rep['pending']['plan']['round']}:")
@@ -191,45 +197,58 @@ def test_review_pauses_with_the_plan_and_resumes_on_approval(
         )
         approve = seen % 2 == 0  # approve, then decline, ...
         before = rep["ab_tests"]
-        rep = tune.run(
-            ctx, checkpointer=saver, thread_id="rv", resume={"approve": approve}
+        rep = run(
+            "tune", ctx, checkpoint=ck, thread_id="rv", resume={"approve": approve}
         )
         assert (rep["ab_tests"] > before) == approve
         seen += 1
     assert seen == 3 and rep["status"] == "done" and rep["rounds_done"] == 3
+    assert rep["pending"] is None
     # a finished thread returns its report without re-running
-    again = tune.run(ctx, checkpointer=saver, thread_id="rv")
-    assert _strip(again) == _strip(rep)
+    again = run("tune", ctx, checkpoint=ck, thread_id="rv")
+    assert again["cached"] and _strip(again) == _strip(rep)
 
 
 def test_bad_settings_are_clear_errors(tmp_path):
-    from agenticrec.errors import ConfigError
-
     with pytest.raises(ConfigError, match="objective"):
         tune.TuneContext(objective="clicks")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="candidates"):
-        tune.TuneContext(candidates=0)
-    with pytest.raises(ConfigError, match="online_events"):
-        tune.TuneContext(online_events=0, data="ml-latest-small").ws()
+    for name, bad in (
+        ("candidates", 0),
+        ("candidates", 17),
+        ("rounds", 0),
+        ("online_events", 0),
+        ("online_share", 1.0),
+        ("max_users", -1),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            tune.TuneContext(**{name: bad})
 
 
-def test_diversity_objective_guards_ndcg(tmp_path, hubs):
+def test_a_task_mentioning_diversity_selects_the_diversity_objective():
+    ctx = tune.TuneContext(task="Make the top-10 more diverse.")
+    assert ctx.objective == "diversity" and ctx.obj.north_star == "ILD@10"
+    assert tune.TuneContext().task_text().endswith("Dataset: ml-latest-small.")
+
+
+def test_diversity_objective_guards_ndcg(tmp_path):
     ctx = ctx_for(tmp_path, objective="diversity", rounds=1)
-    hubs.append(ctx)
-    rep = tune.run(ctx, thread_id="div")
+    rep = run("tune", ctx, thread_id="div")
     assert rep["north_star"] == "ILD@10"
     for e in rep["experiments"]:
         assert e["decision"] in ("treatment", "control", "inconclusive")
     assert np.isfinite(rep["default_offline"]["ILD@10"])
 
 
-def test_skill_agent_distils_once_per_experiment_and_counts_outcomes_once(
-    tmp_path, hubs
-):
+@pytest.fixture
+def ctx(tmp_path):
+    c = ctx_for(tmp_path)
+    yield c
+    c.close_services()  # the Skillhub client a direct node call opened
+
+
+def test_skill_agent_distils_once_per_experiment_and_counts_outcomes_once(ctx):
     from langgraph.runtime import Runtime
 
-    ctx = ctx_for(tmp_path)
-    hubs.append(ctx)
     exp = {
         "id": "t:0:0",
         "round": 0,
@@ -264,7 +283,7 @@ def test_skill_agent_distils_once_per_experiment_and_counts_outcomes_once(
     acts = [x["action"] for x in first["skill_log"]]
     assert acts[0] in ("written", "merged") and acts[1] == "outcome"
     assert again["skill_log"] == first["skill_log"]  # same log, nothing re-done
-    hub = tune.hub_for(ctx)
+    hub = ctx.hub()
     seed = hub.get("seed-rerank-mmr-diversity")
     assert seed.success_count == 1  # counted once, by outcome or by merge
     assert [e.experiment_id for e in seed.evidence] == ["t:0:0"]

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 from collections import Counter
 
-from langgraph.checkpoint.sqlite import SqliteSaver
-
 from agenticrec.graphs import tune
+from agenticrec.runner import run
 from agenticrec.skills import ExperimentMemory
 
 from .test_tune_graph import _strip, keep_first  # noqa: F401 - fixture
@@ -23,11 +21,11 @@ SETTINGS = dict(rounds=5, candidates=2, offline_events=1, embedding="hashing", s
 
 SCRIPT = textwrap.dedent(
     """
-    import sqlite3, sys
+    import sys
     from dataclasses import replace
-    from langgraph.checkpoint.sqlite import SqliteSaver
     from agenticrec.graphs import tune, _tune_roles as r
     from agenticrec.policy import get_role, register_role
+    from agenticrec.runner import run
 
     def rule(obs):
         first = next(c["index"] for c in obs["candidates"] if c["valid"])
@@ -37,8 +35,7 @@ SCRIPT = textwrap.dedent(
     ctx = tune.TuneContext(skillhub=sys.argv[1], **{settings!r})
     ctx.ws()
     print("ready", flush=True)
-    conn = sqlite3.connect(sys.argv[2], check_same_thread=False)
-    tune.run(ctx, checkpointer=SqliteSaver(conn), thread_id="cut")
+    run("tune", ctx, checkpoint=sys.argv[2], thread_id="cut")
     """
 ).format(settings=SETTINGS)
 
@@ -70,18 +67,13 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, keep_first):  
     assert 1 <= killed_at < SETTINGS["rounds"]
 
     ctx = tune.TuneContext(skillhub=str(hub), **SETTINGS)
-    conn = sqlite3.connect(str(ck), check_same_thread=False)
-    try:
-        resumed = tune.run(ctx, checkpointer=SqliteSaver(conn), thread_id="cut")
-    finally:
-        conn.close()
-        tune.close_hub(ctx)
+    resumed = run("tune", ctx, checkpoint=ck, thread_id="cut")
     ref_ctx = tune.TuneContext(skillhub=str(tmp_path / "ref"), **SETTINGS)
+    ref = run("tune", ref_ctx, thread_id="cut")
     try:
-        ref = tune.run(ref_ctx, thread_id="cut")
-        ref_skills = tune.hub_for(ref_ctx).all()
+        ref_skills = ref_ctx.hub().all()
     finally:
-        tune.close_hub(ref_ctx)
+        ref_ctx.close_services()
     assert _strip(resumed) == _strip(ref)
     assert resumed["ab_tests"] == SETTINGS["rounds"]
 
@@ -93,9 +85,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, keep_first):  
 
     ctx = tune.TuneContext(skillhub=str(hub), **SETTINGS)
     try:
-        skills = tune.hub_for(ctx).all()
+        skills = ctx.hub().all()
     finally:
-        tune.close_hub(ctx)
+        ctx.close_services()
     assert [s.id for s in skills] == [s.id for s in ref_skills]
     for got, want in zip(skills, ref_skills, strict=True):
         ev = Counter(e.experiment_id for e in got.evidence)
