@@ -43,6 +43,72 @@ class _ReplyError(ValueError):
     """The model answered, but not with a valid decision."""
 
 
+MAX_REPLY_CHARS = 65_536
+"""A reply longer than this (content plus tool-call arguments) is refused
+before parsing."""
+MAX_TEXT_CHARS = 2_000
+"""Every free-text field of a decision (reasons, rationales, issues, any
+string anywhere in the validated value) is at most this long; a longer one
+makes the reply invalid (retried, then the rule decides)."""
+STORED_REPLY_CHARS = 2_000
+"""What a trajectory keeps of a rejected reply's text: the head, then its
+size and sha256."""
+
+
+def _reply_text(reply: BaseMessage) -> str:
+    content = reply.content
+    if isinstance(content, list):
+        content = "".join(
+            c.get("text", "") if isinstance(c, dict) else str(c) for c in content
+        )
+    calls = getattr(reply, "tool_calls", None) or []
+    return str(content) + "".join(json.dumps(c.get("args", {})) for c in calls)
+
+
+def _long_texts(value: Any, path: str = "") -> list[str]:
+    """Paths of strings over :data:`MAX_TEXT_CHARS` anywhere in ``value``."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, str):
+        return (
+            [f"{path or 'reply'} ({len(value)} chars)"]
+            if (len(value) > MAX_TEXT_CHARS)
+            else []
+        )
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _long_texts(v, f"{path}.{k}")]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in _long_texts(v, f"{path}[{i}]")]
+    return []
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= STORED_REPLY_CHARS:
+        return text
+    import hashlib
+
+    digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
+    return (
+        f"{text[:STORED_REPLY_CHARS]}... [truncated by agenticrec: {len(text)} "
+        f"chars, sha256 {digest}]"
+    )
+
+
+def _stored(reply: AIMessage) -> AIMessage:
+    """A rejected reply as a trajectory keeps it: long texts truncated."""
+    content = reply.content if isinstance(reply.content, str) else _reply_text(reply)
+    calls = []
+    for c in getattr(reply, "tool_calls", None) or []:
+        raw = json.dumps(c.get("args", {}), sort_keys=True)
+        args = (
+            c.get("args", {})
+            if len(raw) <= STORED_REPLY_CHARS
+            else {"truncated": _shorten(raw)}
+        )
+        calls.append({**c, "args": args})
+    return reply.model_copy(update={"content": _shorten(content), "tool_calls": calls})
+
+
 def parse_json_reply(text: str) -> dict[str, Any]:
     """The JSON object in a model reply (bare, fenced, or embedded in prose)."""
     if not text or not text.strip():
@@ -130,6 +196,9 @@ class LLMPolicy:
             )
         from langchain_openai import ChatOpenAI
 
+        from agenticrec.policy._http import make_http_client
+
+        base_url = ctx.llm_base_url or "https://api.openai.com/v1"
         return ChatOpenAI(
             base_url=ctx.llm_base_url,
             model=ctx.llm_model or "default",
@@ -137,6 +206,7 @@ class LLMPolicy:
             timeout=ctx.llm_timeout_s,
             max_retries=0,
             temperature=ctx.llm_temperature,
+            http_client=make_http_client(base_url, ctx.llm_timeout_s),
         )
 
     # -- structured output ------------------------------------------------
@@ -272,24 +342,41 @@ class LLMPolicy:
                 continue
             except Exception as exc:  # noqa: BLE001 - endpoint errors of any kind
                 what = f"{type(exc).__name__}: {exc}"
+                cause, seen = exc.__cause__ or exc.__context__, 0
+                while cause is not None and seen < 6:  # the root cause names it
+                    if str(cause) and str(cause) not in what:
+                        what += f" <- {type(cause).__name__}: {cause}"
+                    cause, seen = cause.__cause__ or cause.__context__, seen + 1
                 if _is_timeout(exc):  # the HTTP client's clock ran out first
                     what = f"timeout ({what})"
                 reason = f"attempt {attempt + 1}: {what}"[:500]
                 continue
             if not isinstance(reply, AIMessage):
                 reply = AIMessage(content=str(getattr(reply, "content", reply)))
-            transcript.append(reply)
             try:
+                size = len(_reply_text(reply))
+                if size > MAX_REPLY_CHARS:
+                    raise _ReplyError(
+                        f"reply is {size} chars, at most {MAX_REPLY_CHARS}"
+                    )
                 raw = self._extract(reply, method)
                 value = r.schema.model_validate(raw)
+                long = _long_texts(value)
+                if long:
+                    raise _ReplyError(
+                        f"text fields over {MAX_TEXT_CHARS} chars: {', '.join(long)}"
+                    )
                 if r.check is not None:
                     r.check(value, observation)
             except (ValidationError, ValueError) as exc:
                 reason = f"attempt {attempt + 1}: invalid reply: {exc}"[:500]
+                reply = _stored(reply)
+                transcript.append(reply)
                 sent, fix = self._feedback(reply, str(exc))
                 msgs = [*msgs, sent, *fix]
                 transcript.extend(fix)
                 continue
+            transcript.append(reply)
             return Decision(
                 role=r.name,
                 value=value,
