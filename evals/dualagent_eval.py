@@ -1,5 +1,10 @@
 """Evaluation of DualAgent-Rec and its baselines, and the hypervolume study.
 
+The scoring (:func:`score_lists`, :func:`list_baselines`, :func:`greedy_mmr`)
+lives in :mod:`agenticrec.graphs._dualagent_scoring`, which the graph uses at
+run time, and is re-exported here. Every run goes through the one runner,
+``agenticrec.runner.run("dualagent", ctx)``.
+
 Per user: hypervolume of the final strictly feasible set (reference point 0,
 exact), feasibility of the chosen list, NDCG@10 and Recall@10 of the chosen
 list on the held-out item (one relevant item: Recall@10 = HR@10), its
@@ -31,7 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from agenticrec.tools import evolve as ev
+from agenticrec.graphs._dualagent_scoring import (
+    greedy_mmr,
+    list_baselines,
+    score_lists,
+)
 
 __all__ = [
     "greedy_mmr",
@@ -41,106 +50,6 @@ __all__ = [
     "score_lists",
     "study",
 ]
-
-
-def score_lists(
-    batch, chosen: np.ndarray, *, hypervolume: np.ndarray | None = None
-) -> dict[str, Any]:
-    """Score one list per user (candidate positions ``int[U, k]``).
-
-    Args:
-        batch: the run's :class:`~agenticrec.graphs._dualagent_problem.Batch`.
-        chosen: the lists, any order.
-        hypervolume: ``f[U]`` the method's final feasible-set hypervolume;
-            default: the box the list itself dominates (0 if infeasible).
-
-    Returns:
-        ``{"summary": {...}, "users": [{...}, ...]}``.
-    """
-    chosen = np.sort(np.asarray(chosen, np.int64), axis=1)
-    obj, viol, g = (
-        np.asarray(x)[:, 0] for x in ev.evaluate_lists(batch.problem, chosen[:, None])
-    )
-    feasible = viol == 0
-    if hypervolume is None:
-        hypervolume = np.where(feasible, np.prod(np.clip(obj, 0, None), axis=1), 0.0)
-    rows = np.arange(len(chosen))
-    items = batch.cands[rows[:, None], chosen]
-    hit = items == batch.targets[:, None]
-    rank = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
-    ndcg = np.where(rank >= 0, 1.0 / np.log2(np.maximum(rank, 0) + 2.0), 0.0)
-    labels = [s.label for s in batch.specs]
-    sat = np.array([s == "yes" for s in batch.satisfiable])
-    users = [
-        {
-            "user": int(batch.users[r]),
-            "items": items[r].tolist(),
-            "feasible": bool(feasible[r]),
-            "satisfiable": batch.satisfiable[r],
-            "binding": batch.binding[r],
-            "hypervolume": round(float(hypervolume[r]), 6),
-            "relevance": round(float(obj[r, 0]), 6),
-            "diversity": round(float(obj[r, 1]), 6),
-            "novelty": round(float(obj[r, 2]), 6),
-            "ndcg@10": round(float(ndcg[r]), 6),
-            "recall@10": bool(rank[r] >= 0),
-            "constraints": {
-                lab: round(float(g[r, c]), 6) for c, lab in enumerate(labels)
-            },
-        }
-        for r in rows
-    ]
-    summary = {
-        "users": int(len(rows)),
-        "hypervolume": round(float(np.mean(hypervolume)), 6),
-        "feasible": round(float(np.mean(feasible)), 6),
-        "feasible_if_satisfiable": round(float(np.mean(feasible[sat])), 6)
-        if sat.any()
-        else None,
-        "satisfiable_users": int(sat.sum()),
-        "NDCG@10": round(float(np.mean(ndcg)), 6),
-        "Recall@10": round(float(np.mean(rank >= 0)), 6),
-        "relevance": round(float(obj[:, 0].mean()), 6),
-        "diversity": round(float(obj[:, 1].mean()), 6),
-        "novelty": round(float(obj[:, 2].mean()), 6),
-        "coverage": round(float(np.unique(items).size / batch.n_items), 6),
-    }
-    return {"summary": summary, "users": users}
-
-
-def greedy_mmr(batch, lam: float = 0.7) -> np.ndarray:
-    """Maximal marginal relevance: ``k`` picks maximising ``lam * score -
-    (1 - lam) * max cosine to the picked items`` (candidate positions)."""
-    p = batch.problem
-    score = np.asarray(p.score, np.float64)
-    emb = np.asarray(p.emb, np.float64)
-    n_cand = np.asarray(p.n_cand)
-    u, m = score.shape
-    allowed = np.arange(m)[None, :] < n_cand[:, None]
-    maxsim = np.full((u, m), -np.inf)
-    out = np.empty((u, p.k), np.int64)
-    rows = np.arange(u)
-    for j in range(p.k):
-        penal = np.where(np.isfinite(maxsim), maxsim, 0.0)
-        val = np.where(allowed, lam * score - (1 - lam) * penal, -np.inf)
-        pick = np.argmax(val, axis=1)
-        out[:, j] = pick
-        allowed[rows, pick] = False
-        sim = np.einsum("umd,ud->um", emb, emb[rows, pick])
-        maxsim = np.maximum(maxsim, sim)
-    return out
-
-
-def list_baselines(batch) -> dict[str, dict[str, Any]]:
-    """Summaries of the base top-k, MMR and greedy repair lists."""
-    k = batch.problem.k
-    u = len(batch.users)
-    lists = {
-        "base_topk": np.broadcast_to(np.arange(k), (u, k)),
-        "mmr": greedy_mmr(batch),
-        "greedy_repair": batch.certificate,
-    }
-    return {name: score_lists(batch, x)["summary"] for name, x in lists.items()}
 
 
 # -------------------------------------------------------------------- study
@@ -183,7 +92,8 @@ def study(
 ) -> dict[str, Any]:
     """Every method on the same users and seeds; per-user hypervolume
     matrices, summaries, and paired tests of ``dualagent`` against each."""
-    from agenticrec.graphs import dualagent
+    from agenticrec.graphs.dualagent import DualAgentContext
+    from agenticrec.runner import run
 
     hv: dict[str, list[np.ndarray]] = {m: [] for m in methods}
     summaries: dict[str, list[dict]] = {m: [] for m in methods}
@@ -191,22 +101,20 @@ def study(
     seconds: dict[str, float] = {m: 0.0 for m in methods}
     for seed in seeds:
         for m in methods:
-            ctx = dualagent.DualAgentContext(
+            ctx = DualAgentContext(
                 data=data,
                 method=m,
                 seed=seed,
+                users=n_users,
                 pop_size=pop_size,
                 generations=generations,
                 k=k,
                 n_candidates=n_candidates,
-            )
-            t0 = time.perf_counter()
-            rep = dualagent.run(
-                ctx,
-                n_users=n_users,
                 baselines=(seed == seeds[0] and m == methods[0]),
                 details=True,
             )
+            t0 = time.perf_counter()
+            rep = run("dualagent", ctx)
             seconds[m] += time.perf_counter() - t0
             res = rep["result"]
             hv[m].append(np.array([r["hypervolume"] for r in res["users"]]))

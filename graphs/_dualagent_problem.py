@@ -69,6 +69,8 @@ from agenticrec.errors import ConfigError
 from agenticrec.tools import evolve as ev
 from agenticrec.tools._graph_ops import history_rows, propagate
 from agenticrec.tools.graph import InteractionGraph
+from agenticrec.workspace import DataWorkspace as BaseWorkspace
+from agenticrec.workspace import data_workspace
 
 __all__ = [
     "ATTRIBUTES",
@@ -76,8 +78,12 @@ __all__ = [
     "ConstraintSpec",
     "Constraints",
     "DataWorkspace",
+    "Layout",
     "build_batch",
+    "check_memory",
     "default_constraints",
+    "kernel_bytes",
+    "layout",
     "load_constraints",
     "workspace",
 ]
@@ -219,25 +225,38 @@ def default_constraints(ds: data.Dataset) -> tuple[ConstraintSpec, ...]:
 # ---------------------------------------------------------------- workspace
 @dataclass(frozen=True, eq=False)
 class DataWorkspace:
-    """A dataset prepared once: split, visible graph, embeddings, novelty.
+    """DualAgent-Rec's view of the data workspace
+    (:func:`agenticrec.workspace.data_workspace`: dataset, leave-one-out
+    split, visible graph): the evaluable users, item embeddings, novelty.
 
     Attributes:
-        dataset: the split's dataset (compact ids refer to it).
-        graph: visible interactions (train + validation).
+        base: the shared data workspace.
         users: ``int32[q]`` evaluable users; ``targets[q]`` their test items.
         emb: ``f32[n_items, dim]`` unit embeddings (zero for unseen items).
         novelty: ``f32[n_items]`` normalised self-information.
         pop: ``f32[n_items]`` visible popularity.
     """
 
-    name: str
-    dataset: data.Dataset
-    graph: InteractionGraph
+    base: BaseWorkspace
     users: np.ndarray
     targets: np.ndarray
     emb: np.ndarray
     novelty: np.ndarray
     pop: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return self.base.name
+
+    @property
+    def dataset(self) -> data.Dataset:
+        """The split's dataset (compact ids refer to it)."""
+        return self.base.dataset
+
+    @property
+    def graph(self) -> InteractionGraph:
+        """Visible interactions (train + validation)."""
+        return self.base.graph()
 
     def target_of(self, users: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self.users, users)
@@ -332,24 +351,18 @@ def _embeddings(g: InteractionGraph, dim: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def workspace(name: str, dim: int = 32) -> DataWorkspace:
-    """Load ``name``, split leave-one-out, build the visible graph and the
-    item embeddings (cached in-process)."""
-    ds = data.load(name)
-    split = data.leave_one_out(ds)
-    sds = split.dataset
-    indptr, items = split.history("test")
-    vis_users = np.repeat(np.arange(sds.n_users, dtype=np.int32), np.diff(indptr))
-    g = InteractionGraph.from_interactions(vis_users, items, sds.n_users, sds.n_items)
-    users, targets = split.targets("test")
+    """The data workspace of ``name`` with the evaluable users and the item
+    embeddings of ``dim`` dimensions (cached in-process)."""
+    base = data_workspace(name)
+    g = base.graph()
+    users, targets = base.split.targets("test")
     order = np.argsort(users, kind="stable")
     pop = np.asarray(g.popularity, np.float32)
     total = float(pop.sum())
     with np.errstate(divide="ignore"):
         info = np.where(pop > 0, -np.log2(pop / total) / math.log2(total), 0.0)
     return DataWorkspace(
-        name=name,
-        dataset=sds,
-        graph=g,
+        base=base,
         users=np.asarray(users, np.int32)[order],
         targets=np.asarray(targets, np.int32)[order],
         emb=_embeddings(g, dim),
@@ -559,3 +572,151 @@ def _satisfiability(problem, specs, k, n_cand, cert_viol, g):
             status.append("unknown")
             binding.append(specs[int(np.argmax(g[r]))].label if len(specs) else "")
     return status, binding
+
+
+# ------------------------------------------------------------------ layout
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """A run's batch and device layout (rebuilt, never checkpointed)."""
+
+    batch: Batch
+    problem: ev.Problem
+    """The batch's problem padded to a multiple of the mesh size."""
+    seeds: np.ndarray
+    mesh: Any
+    n_users: int
+
+    def pad(self, x: np.ndarray) -> np.ndarray:
+        extra = self.problem.n_users - self.n_users
+        if extra == 0:
+            return x
+        return np.concatenate([x, np.repeat(x[-1:], extra, axis=0)])
+
+
+@functools.lru_cache(maxsize=8)
+def layout(
+    data: str,
+    dim: int,
+    n_candidates: int,
+    k: int,
+    specs: tuple[ConstraintSpec, ...],
+    seed: int,
+    users: tuple[int, ...],
+    n_devices: int,
+) -> Layout:
+    """The batch of ``users``, sharded over the first ``n_devices`` local
+    devices (cached in-process by value)."""
+    ws = workspace(data, dim)
+    batch = build_batch(
+        ws, list(users), n_candidates=n_candidates, k=k, specs=specs, seed=seed
+    )
+    mesh = ev.users_mesh(jax.local_devices()[:n_devices]) if n_devices > 1 else None
+    problem, seeds = batch.problem, batch.seeds
+    if mesh is not None:
+        problem, _ = ev.pad_users(problem, mesh.size)
+        seeds, _ = ev.pad_users(seeds, mesh.size)
+        problem, seeds = ev.shard((problem, np.asarray(seeds)), mesh)
+    return Layout(batch, problem, np.asarray(seeds), mesh, len(batch.users))
+
+
+# ------------------------------------------------------------------ memory
+@functools.lru_cache(maxsize=64)
+def _bits(ws: DataWorkspace, spec: ConstraintSpec) -> int:
+    return ws.attribute(spec)[1] if spec.kind == "max_gini" else 0
+
+
+def kernel_bytes(
+    ws: DataWorkspace,
+    specs: tuple[ConstraintSpec, ...],
+    *,
+    users: int,
+    k: int,
+    pop_size: int,
+    n_candidates: int,
+    dim: int,
+) -> dict[str, tuple[int, str]]:
+    """Estimated peak memory of each jitted kernel for ``users`` users on one
+    device: ``{kernel: (bytes, formula)}``.
+
+    Fitted to XLA's own memory analysis of the compiled kernels on CPU
+    (``.lower(...).compile().memory_analysis()``, 8-16 users, k 10-80, N
+    24-800, M 200-500; within ~10% above k = 20):
+
+    - the greedy repair tries ``Q x k`` swapped lists per step, each put in
+      canonical order through a ``k x k`` comparison: ``U Q k^3 4`` bytes,
+      ``Q = 2 + categories per max_gini + 4 per share constraint``;
+    - a generation evaluates ``2 N`` lists (parents and offspring), the same
+      ``k x k`` per list, plus selection: ``U N (8 k^2 + 64 k + 2048)``;
+    - both hold the problem, ``U M (d + 4 + C) 4``.
+    """
+    n_bits = max((_bits(ws, s) for s in specs if s.kind == "max_gini"), default=0)
+    q = 2 + sum(n_bits if s.kind == "max_gini" else 4 for s in specs)
+    problem = users * n_candidates * (dim + 4 + len(specs)) * 4
+    return {
+        "greedy repair": (
+            users * q * k**3 * 4 + problem,
+            f"users x {q} x k^3 x 4 bytes",
+        ),
+        "evolution": (
+            users * pop_size * (8 * k * k + 64 * k + 2048) + problem,
+            "users x pop_size x (8 k^2 + 64 k + 2048) bytes",
+        ),
+    }
+
+
+def device_memory() -> int:
+    """Bytes one local device can hold: the accelerator's limit, or the
+    machine's physical memory for the CPU backend."""
+    import os
+
+    try:
+        stats = jax.local_devices()[0].memory_stats() or {}
+    except Exception:  # noqa: BLE001 - backends without memory statistics
+        stats = {}
+    if stats.get("bytes_limit"):
+        return int(stats["bytes_limit"])
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_memory(
+    ws: DataWorkspace,
+    specs: tuple[ConstraintSpec, ...],
+    *,
+    users: int,
+    devices: int,
+    k: int,
+    pop_size: int,
+    n_candidates: int,
+    dim: int,
+    limit_gb: float = 0.0,
+) -> None:
+    """Refuse a run whose kernels cannot fit (see :func:`kernel_bytes`)
+    before anything is compiled, naming the setting that drives the estimate.
+
+    Raises:
+        ConfigError: an estimate above ``limit_gb`` (0: :func:`device_memory`).
+    """
+    per_device = -(-int(users) // max(1, int(devices)))
+    limit = limit_gb * 1e9 if limit_gb > 0 else float(device_memory())
+    est = kernel_bytes(
+        ws,
+        specs,
+        users=per_device,
+        k=k,
+        pop_size=pop_size,
+        n_candidates=n_candidates,
+        dim=dim,
+    )
+    for kernel, (need, formula) in est.items():
+        if need > limit:
+            name, value = (
+                ("k", k)
+                if kernel == "greedy repair" or 8 * k * k > 64 * k + 2048
+                else ("pop_size", pop_size)
+            )
+            raise ConfigError(
+                f"{name}={value} is too large for {per_device} user(s) per device: "
+                f"the {kernel} kernel needs about {need / 1e9:.1f} GB ({formula}), "
+                f"more than the {limit / 1e9:.1f} GB available (memory_gb); "
+                f"lower {name} or users"
+            )

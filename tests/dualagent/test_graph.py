@@ -4,16 +4,16 @@ the LLM); one small configuration so the kernels compile once."""
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
-from langgraph.checkpoint.sqlite import SqliteSaver
 
+from agenticrec.checkpoint import open_checkpointer
 from agenticrec.errors import ConfigError
 from agenticrec.graphs import _dualagent_problem as dp
-from agenticrec.graphs import dualagent
+from agenticrec.graphs import _dualagent_spec, dualagent
 from agenticrec.policy import LLMPolicy
+from agenticrec.runner import run
 from agenticrec.trajectory import read_trajectories
 
 SMALL = dict(
@@ -28,17 +28,23 @@ N_USERS = 8
 
 
 def ctx(**kw) -> dualagent.DualAgentContext:
-    return dualagent.DualAgentContext(**{**SMALL, **kw})
+    return dualagent.DualAgentContext(**{**SMALL, "users": N_USERS, **kw})
+
+
+def users_of(c: dualagent.DualAgentContext) -> list[int]:
+    return _dualagent_spec.make_input(c)["users"]
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     path = tmp_path_factory.mktemp("traj") / "t.jsonl"
-    rep = dualagent.run(ctx(trajectories=str(path)), n_users=N_USERS, details=True)
-    return rep, path
+    rep = run("dualagent", ctx(trajectories=str(path), details=True))
+    return rep.model_dump(), path
 
 
 def _strip(rep):
+    if not isinstance(rep, dict):
+        rep = rep.model_dump()
     return {k: v for k, v in rep.items() if k not in ("timings", "thread_id")}
 
 
@@ -69,47 +75,46 @@ def test_coordinator_decisions_are_bounded_and_recorded(report):
 
 
 def test_same_seed_gives_identical_report(report):
-    again = dualagent.run(ctx(), n_users=N_USERS, details=True, thread_id="again")
+    again = run("dualagent", ctx(details=True), thread_id="again")
     a = _strip(report[0])
     b = _strip(again)
     assert a == b
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, report):
-    conn = sqlite3.connect(str(tmp_path / "ck.sqlite"), check_same_thread=False)
-    saver = SqliteSaver(conn)
-    g = dualagent.build_graph(checkpointer=saver)
-    users = dualagent.default_users(ctx(), N_USERS)
-    cfg = {"configurable": {"thread_id": "cut"}, "recursion_limit": 100}
-    for n, _ in enumerate(g.stream({"users": users}, cfg, context=ctx())):
-        if n == 3:  # after the first evolve round, as a killed process
-            break
-    snap = g.get_state(cfg)
-    assert snap.next and snap.values["generation"] == 3
-    resumed = dualagent.run(
-        ctx(), users=users, checkpointer=saver, thread_id="cut", details=True
-    )
-    conn.close()
+    c = ctx(details=True)
+    with open_checkpointer(tmp_path / "ck.sqlite") as ck:
+        g = dualagent.build_graph(checkpointer=ck.saver)
+        cfg = {"configurable": {"thread_id": "cut"}, "recursion_limit": 100}
+        for n, _ in enumerate(g.stream({"users": users_of(c)}, cfg, context=c)):
+            if n == 3:  # after the first evolve round, as a killed process
+                break
+        snap = g.get_state(cfg)
+        assert snap.next and snap.values["generation"] == 3
+        resumed = run("dualagent", c, checkpoint=ck, thread_id="cut")
     assert _strip(resumed) == _strip(report[0])
 
 
-def _fake_llm(monkeypatch, reply: str) -> None:
+def _fake_llm(c: dualagent.DualAgentContext, reply: str) -> dualagent.DualAgentContext:
+    """``c`` whose run decides through a fake chat model (the run's policy)."""
     from agenticrec.context import Context
 
-    pol = LLMPolicy(
+    c.services.policy = LLMPolicy(
         FakeListChatModel(responses=[reply]), context=Context(llm_max_retries=1)
     )
-    monkeypatch.setattr(dualagent, "policy_for", lambda c: pol)
+    return c
 
 
-def test_invalid_llm_reply_keeps_the_previous_alpha_and_says_why(monkeypatch, tmp_path):
-    _fake_llm(monkeypatch, '{"exploitation_ratio": 0.95, "reasoning": "all in"}')
+def test_invalid_llm_reply_keeps_the_previous_alpha_and_says_why(tmp_path):
     path = tmp_path / "t.jsonl"
-    rep = dualagent.run(
-        ctx(trajectories=str(path)), n_users=N_USERS, baselines=False, details=True
+    c = ctx(trajectories=str(path), baselines=False, details=True)
+    rep = run(
+        "dualagent",
+        _fake_llm(c, '{"exploitation_ratio": 0.95, "reasoning": "all in"}'),
     )
     assert rep["alpha_trace"] == [dualagent.LAYOUT_ALPHA] * 2
-    assert rep["policies"] == {"kept previous alpha (llm failed)": 2}
+    assert rep["policies"] == {"rule (fallback)": 2}
+    assert rep["kept_previous"] == 2
     assert all(
         "less than or equal to 0.8" in r["fallback_reason"] for r in rep["rounds"]
     )
@@ -119,16 +124,20 @@ def test_invalid_llm_reply_keeps_the_previous_alpha_and_says_why(monkeypatch, tm
     assert rep["metrics"]["dualagent"]["feasible_if_satisfiable"] == 1.0
 
 
-def test_valid_llm_reply_sets_alpha(monkeypatch):
-    _fake_llm(monkeypatch, 'Sure: {"exploitation_ratio": 0.65, "reasoning": "ok"}')
-    rep = dualagent.run(ctx(), n_users=N_USERS, baselines=False)
+def test_valid_llm_reply_sets_alpha():
+    c = ctx(baselines=False)
+    rep = run(
+        "dualagent",
+        _fake_llm(c, 'Sure: {"exploitation_ratio": 0.65, "reasoning": "ok"}'),
+    )
     assert rep["alpha_trace"] == [0.65, 0.65]
     assert rep["policies"] == {"llm:FakeListChatModel": 2}
+    assert rep["kept_previous"] == 0
 
 
 @pytest.mark.parametrize("method", ["explore", "exploit", "fixed"])
 def test_one_agent_and_fixed_alpha_baselines_run_on_the_same_users(method, report):
-    rep = dualagent.run(ctx(method=method), n_users=N_USERS, baselines=False)
+    rep = run("dualagent", ctx(method=method, baselines=False))
     s = rep["metrics"][method]
     assert s["users"] == N_USERS and 0 < s["hypervolume"] < 1
     assert rep["policies"] == {"fixed": 2}
@@ -157,7 +166,7 @@ def test_unsatisfiable_users_are_listed_with_the_binding_constraint(tmp_path):
         )
     )
     c = ctx(constraints=str(spec))
-    b = dualagent.workspace(c, dualagent.default_users(c, N_USERS)).batch
+    b = dualagent.workspace(c, users_of(c)).batch
     assert "no" in b.satisfiable
     for s, bind in zip(b.satisfiable, b.binding, strict=True):
         if s == "no":
@@ -240,6 +249,14 @@ def test_bad_settings_are_clear_errors():
         ctx(k=20, n_candidates=10)
     with pytest.raises(ConfigError, match="method"):
         ctx(method="moead")
+    for name, bad in (("k", 0), ("users", -5), ("generations", 0), ("alpha", 1.5)):
+        with pytest.raises(ConfigError, match=f"^{name}={bad}"):
+            ctx(**{name: bad})
+    # predictable memory is checked before anything compiles
+    with pytest.raises(ConfigError, match=r"^k=500 .*greedy repair kernel .* GB"):
+        users_of(ctx(k=500, n_candidates=600, users=100, memory_gb=64))
+    with pytest.raises(ConfigError, match=r"^pop_size=100000 .*evolution kernel"):
+        users_of(ctx(pop_size=100_000, users=100, memory_gb=16))
     with pytest.raises(ConfigError, match="no held-out test item|unknown user"):
         dualagent.workspace(ctx(), [10**6])
 
