@@ -32,7 +32,7 @@ from filelock import FileLock, Timeout
 from langgraph.checkpoint.serde.event_hooks import register_serde_event_listener
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from agenticrec.errors import ConfigError, TrajectoryError
+from agenticrec.errors import ConfigError
 
 __all__ = [
     "ALLOWED_TYPES",
@@ -236,4 +236,4 @@ def open_checkpointer(path: Path | str | None) -> Iterator[Checkpoint | None]:
         ck.close()
 
 
-__all__ += ["Checkpoint", "differences", "TrajectoryError"]
+__all__ += ["Checkpoint", "differences"]

@@ -161,12 +161,7 @@ def load_graphs(*, plugins: bool | None = None) -> dict[str, GraphSpec]:
             continue
         origin = f"{ep.name} = {ep.value}"
         try:
-            try:
-                obj = ep.load()
-            except ModuleNotFoundError as exc:  # MIGRATION-TEMP: spec not written
-                if own and exc.name == ep.value.split(":")[0]:
-                    continue
-                raise
+            obj = ep.load()
             if callable(obj) and not isinstance(obj, GraphSpec):
                 obj = obj()
         except Exception as exc:  # noqa: BLE001 - reported with the plugin name

@@ -40,12 +40,7 @@ from agenticrec.checkpoint import (
 from agenticrec.graphspec import GraphSpec, Report, RunResult, get_graph, load_graphs
 
 __all__ = [
-    "CheckpointOpt",
-    "DataOpt",
     "JsonOpt",
-    "SeedOpt",
-    "ThreadOpt",
-    "TrajectoriesOpt",
     "binding",
     "emit_report",
     "open_checkpointer",
@@ -57,24 +52,8 @@ __all__ = [
 
 stderr = Console(stderr=True)
 
-DataOpt = Annotated[
-    str, typer.Option("--data", help="Dataset name (ml-latest-small) or path.")
-]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed; same seed, same report.")]
-CheckpointOpt = Annotated[
-    Path | None,
-    typer.Option("--checkpoint", help="SQLite checkpoint file; enables resume."),
-]
-ThreadOpt = Annotated[
-    str | None,
-    typer.Option("--thread-id", help="Thread id; re-running it resumes the run."),
-]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON report on stdout, nothing else.")
-]
-TrajectoriesOpt = Annotated[
-    Path | None,
-    typer.Option("--trajectories", help="Append the run's trajectory here."),
 ]
 
 
