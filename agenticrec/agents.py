@@ -96,5 +96,5 @@ def get_agent(name: str) -> AgentSpec:
 
 
 def agents() -> dict[str, AgentSpec]:
-    """A copy of the registry (import ``agenticrec.graphs.system`` to fill it)."""
+    """A copy of the registry (import ``agenticrec.graphs._system_agents` (loaded with the graph registry)` to fill it)."""
     return dict(_AGENTS)

@@ -25,7 +25,8 @@ import time
 import numpy as np
 from scipy import stats
 
-from agenticrec.graphs import system
+from agenticrec.graphs.system import SystemContext
+from agenticrec.runner import run
 
 
 def main() -> None:
@@ -37,12 +38,15 @@ def main() -> None:
     rows = []
     t0 = time.perf_counter()
     for seed in range(args.seeds):
-        evo = system.run(
-            system.SystemContext(data=args.data, seed=seed), rounds=args.rounds
+        evo = run(
+            "system",
+            SystemContext(data=args.data, seed=seed, rounds=args.rounds),
         )
-        frz = system.run(
-            system.SystemContext(data=args.data, seed=seed, compositional=False),
-            rounds=args.rounds,
+        frz = run(
+            "system",
+            SystemContext(
+                data=args.data, seed=seed, rounds=args.rounds, compositional=False
+            ),
         )
         shift_at = next(r["round"] for r in evo["rounds"] if r["shifted"])
         pre = [r for r in evo["rounds"] if r["round"] == shift_at - 1]

@@ -1,5 +1,10 @@
 """Data a system run reads but never checkpoints: the offline and held-out
-pipelines, user segments, and a cache of evaluated configs."""
+pipelines, user segments, and a cache of evaluated configs.
+
+A thin view over the one data workspace (:func:`agenticrec.workspace.data_workspace`):
+the dataset is loaded once per process and shared with every graph; the
+pipelines are built from it here, once per (dataset, seed).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from agenticrec.tools.pipeline import Evaluation, PipelineConfig, tuning_pipelines
+from agenticrec.workspace import data_workspace
 
 __all__ = ["ILD_THRESHOLD", "SATISFACTION_WEIGHT", "SystemWorkspace", "workspace"]
 
@@ -35,6 +41,8 @@ class SystemWorkspace:
 
     data: str
     seed: int
+    fingerprint: str
+    """Content fingerprint of the split's dataset (what checkpoints bind to)."""
     offline: Any
     online: Any
     segments: dict[str, dict[str, np.ndarray]]
@@ -120,21 +128,25 @@ class SystemWorkspace:
         return float(vals.mean()) if vals.size else 0.0
 
 
-def _segments(pipe, split, part: str, cutoff: int | None):
+def _history_lengths(pipe, split, part: str) -> np.ndarray:
+    """History length of each user ``pipe`` evaluates, in its order."""
     ev = pipe.evaluate(None)
     indptr, _ = split.history(part)
-    length = np.diff(indptr)[ev.users]
-    return length
+    return np.diff(indptr)[ev.users]
 
 
 @functools.lru_cache(maxsize=4)
 def workspace(data: str, seed: int) -> SystemWorkspace:
-    tp = tuning_pipelines(data, seed=seed)
-    off_len = _segments(tp.offline, tp.split, "valid", None)
-    on_len = _segments(tp.online, tp.split, "test", None)
+    """The pipelines of ``data`` (a dataset name or path) for ``seed``."""
+    dws = data_workspace(data)
+    tp = tuning_pipelines(dws.raw, seed=seed)
+    off_len = _history_lengths(tp.offline, dws.split, "valid")
+    on_len = _history_lengths(tp.online, dws.split, "test")
     cutoff = int(np.median(np.r_[off_len, on_len]))
     segs = {
         "offline": {"short": off_len < cutoff, "long": off_len >= cutoff},
         "online": {"short": on_len < cutoff, "long": on_len >= cutoff},
     }
-    return SystemWorkspace(data, seed, tp.offline, tp.online, segs, cutoff)
+    return SystemWorkspace(
+        data, seed, dws.fingerprint, tp.offline, tp.online, segs, cutoff
+    )

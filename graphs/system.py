@@ -3,9 +3,11 @@ composition, on a real multi-stage recommender.
 
 ::
 
-    START -> individual -> measure --(trigger)--> compositional -> individual ...
-                              \\--(rounds left)--> individual
-                               \\-(done)--------> END
+    START -> init -> individual -> measure --(trigger)--> compositional
+                         ^            |                        |
+                         +------------+ (rounds left)          |
+                         +-------------------------------------+ (rounds left)
+                     measure / compositional --(done)--> END
 
 * **individual** (composition fixed): every model-centric agent of every arm
   in use takes a (1+3)-ES step on its own knobs (recall channels: quota and
@@ -23,59 +25,38 @@ composition, on a real multi-stage recommender.
   by outer reward; unused arms are dropped.
 
 State holds only JSON (arms as flat pipeline configs), so any round resumes
-from a SQLite checkpoint.
+from a SQLite checkpoint. The runner, the typed report and the CLI command
+live in :mod:`agenticrec.graphs._system_spec`; the agent declarations in
+:mod:`agenticrec.graphs._system_agents`.
 """
 
 from __future__ import annotations
 
-import json
 import operator
-import time
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, TypedDict
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import numpy as np
-import typer
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
 
-from agenticrec.agents import AgentSpec, register_agent
-from agenticrec.context import Context
+from agenticrec.context import Context, setting
 from agenticrec.graphs import _system_roles  # noqa: F401 - registers roles
-from agenticrec.graphs._runtime import (
-    policy_for,
-    record,
-    stream_thread,
-    thread_of,
-    who,
-)
-from agenticrec.graphs._system_space import (
-    ChannelSpace,
-    RankingSpace,
-    RerankSpace,
-    RoutingDecision,
-    StructureSpace,
-    apply_structure,
-    es_step,
-    structure_of,
-)
+from agenticrec.graphs._runtime import policy_info, record, thread_of
+from agenticrec.graphs._system_space import apply_structure, es_step, structure_of
 from agenticrec.graphs._system_workspace import SystemWorkspace, workspace
-from agenticrec.runner import (
-    CheckpointOpt,
-    DataOpt,
-    JsonOpt,
-    SeedOpt,
-    ThreadOpt,
-    TrajectoriesOpt,
-    emit_report,
-    open_checkpointer,
-    progress_bar,
-)
 from agenticrec.tools.pipeline import CHANNELS, HEADS, PipelineConfig
 
-__all__ = ["SystemContext", "SystemState", "build_graph", "graph", "run"]
+__all__ = [
+    "SystemContext",
+    "SystemInput",
+    "SystemState",
+    "build_graph",
+    "graph",
+    "significant_gain",
+]
 
 GRAPH_NAME = "system"
 SEGMENTS = ("short", "long")
@@ -83,28 +64,28 @@ SEGMENTS = ("short", "long")
 
 @dataclass(kw_only=True)
 class SystemContext(Context):
-    """Settings of a system run."""
+    """Settings of a system run (plus the LLM settings of :class:`Context`)."""
 
-    data: str = field(default="ml-latest-small", metadata={"description": "Dataset."})
-    shift_round: int = field(
-        default=-1,
-        metadata={
-            "description": "Round at which users re-weight "
-            "toward short histories (-1: rounds // 2)."
-        },
+    data: str = setting("ml-latest-small", "Dataset name (ml-latest-small) or path.")
+    rounds: int = setting(6, "Individual rounds.", ge=1, le=1000)
+    shift_round: int = setting(
+        -1,
+        "Round at which users re-weight toward short histories (-1: rounds // 2).",
+        ge=-1,
+        le=1000,
     )
-    shift_factor: float = field(
-        default=4.0,
-        metadata={"description": "Weight of short-history users after the shift."},
+    shift_factor: float = setting(
+        4.0, "Weight of short-history users after the shift.", ge=0.01, le=100.0
     )
-    compositional: bool = field(
-        default=True,
-        metadata={
-            "description": "Allow compositional rounds (False: frozen composition)."
-        },
+    compositional: bool = setting(
+        True,
+        "Allow compositional rounds (--frozen: the composition stays fixed).",
+        cli="--compositional/--frozen",
     )
-    es_children: int = field(default=3, metadata={"description": "ES offspring."})
-    trajectories: str | None = None
+    es_children: int = setting(3, "ES offspring per evolution step.", ge=1, le=64)
+    trajectories: str | None = setting(
+        None, "JSONL file to append trajectories to.", binds=False
+    )
 
     def ws(self) -> SystemWorkspace:
         return workspace(self.data, self.seed)
@@ -141,13 +122,17 @@ def _masks(ws: SystemWorkspace, routing: dict[str, str], arm: str) -> np.ndarray
     return np.any([segs[s] for s, a in routing.items() if a == arm], axis=0)
 
 
-def _record(ctx, config, node: str, rnd: int, **kw) -> None:
+def _record(ctx: SystemContext, config, node: str, rnd: int, **kw) -> None:
+    writer = ctx.services.writer
+    if writer is None:
+        return
+    ws = ctx.ws()
     record(
-        ctx.trajectories,
-        thread_of(config, "system"),
+        writer,
+        thread_of(config, GRAPH_NAME),
         graph=GRAPH_NAME,
         context=ctx.public_dict(),
-        dataset={"name": ctx.data, "seed": ctx.seed},
+        dataset={"name": ws.data, "fingerprint": ws.fingerprint},
         node=node,
         step_id=f"{node}:{rnd}",
         **kw,
@@ -248,7 +233,7 @@ def individual(
             "round": rnd,
             "outer": ws.outer("offline", arms, routing, weights, mask)["outer"],
         }
-        d = policy_for(ctx).decide("system.structure", obs)
+        d = ctx.services.policy.decide("system.structure", obs)
         base = ws.per_user_outer(arms, routing, weights, mask)
         best, best_gain = None, -np.inf
         for s in d.value.proposals:
@@ -267,7 +252,7 @@ def individual(
             "inner": ws.inner(arms[arm], "NDCG@10", mask),
             "reward_used": "outer",
             "improved": best is not None,
-            "policy": who(d),
+            "policy": policy_info(d),
             "adopted": best[0].model_dump() if best else None,
             "screened": len(d.value.proposals),
         }
@@ -390,7 +375,7 @@ def compositional(
                     arms,
                     trial,
                     name,
-                    agent if agent in USES_OUTER else agent,
+                    agent,
                     sigma.get(key, 0.15),
                     rnd * 10 + step,
                     weights,
@@ -413,7 +398,7 @@ def compositional(
         for seg in SEGMENTS
     }
     obs = {"segments": scores, "current": routing, "round": rnd}
-    d = policy_for(ctx).decide("system.router", obs)
+    d = ctx.services.policy.decide("system.router", obs)
     new_routing: dict[str, str] = dict(d.value.routes)
     used = set(new_routing.values())
     arms = {k: v for k, v in arms.items() if k in used}
@@ -438,7 +423,7 @@ def compositional(
                 "phase": "compositional",
                 "trigger": state.get("trigger"),
                 "routing": new_routing,
-                "policy": who(d),
+                "policy": policy_info(d),
                 "scores": scores,
             }
         ],
@@ -471,6 +456,7 @@ def init(state: SystemState) -> dict:
 
 
 def build_graph(*, checkpointer=None, store=None):
+    """The compiled system graph (context: :class:`SystemContext`)."""
     b = StateGraph(SystemState, context_schema=SystemContext, input_schema=SystemInput)
     b.add_node("init", init)
     b.add_node("individual", individual)
@@ -485,398 +471,3 @@ def build_graph(*, checkpointer=None, store=None):
 
 
 graph = build_graph()
-
-
-def run(
-    ctx: SystemContext,
-    *,
-    rounds: int = 6,
-    checkpointer=None,
-    thread_id: str | None = None,
-    progress=None,
-) -> dict[str, Any]:
-    """Run the alternating cycle for ``rounds`` individual rounds."""
-    t0 = time.perf_counter()
-    ws = ctx.ws()
-    setup = time.perf_counter() - t0
-    thread_id = thread_id or f"system-{ctx.data}-{ctx.seed}-{int(ctx.compositional)}"
-    config = {
-        "configurable": {"thread_id": thread_id},
-        "recursion_limit": 10 * rounds + 20,
-    }
-    cg = build_graph(checkpointer=checkpointer) if checkpointer is not None else graph
-    t1 = time.perf_counter()
-    final = stream_thread(
-        cg,
-        {"rounds": rounds},
-        config,
-        ctx,
-        checkpointer=checkpointer,
-        same_input=lambda v: v.get("rounds") == rounds and v.get("round") == rounds,
-        on_chunk=(lambda c: progress(c.get("round", 0), rounds)) if progress else None,
-    )
-    hist = final.get("history", [])
-    measures = [h for h in hist if h["phase"] == "measure"]
-    rounds_out = []
-    for m in measures:
-        ind = next(
-            h for h in hist if h["phase"] == "individual" and h["round"] == m["round"]
-        )
-        comp = next(
-            (
-                h
-                for h in hist
-                if h["phase"] == "compositional" and h["round"] == m["round"]
-            ),
-            None,
-        )
-        rounds_out.append(
-            {
-                **{
-                    k: m[k]
-                    for k in (
-                        "round",
-                        "shifted",
-                        "outer_offline",
-                        "outer_heldout",
-                        "ndcg_heldout",
-                        "satisfaction_heldout",
-                        "initial_outer_heldout",
-                        "trigger",
-                    )
-                },
-                "inner": {k: round(v["inner"], 5) for k, v in ind["inner"].items()},
-                "reward_used": {k: v["reward_used"] for k, v in ind["inner"].items()},
-                "routing_after": comp["routing"] if comp else m["routing"],
-                "router_policy": comp["policy"] if comp else None,
-            }
-        )
-    last = measures[-1] if measures else {}
-    return {
-        "graph": GRAPH_NAME,
-        "data": ctx.data,
-        "seed": ctx.seed,
-        "compositional": ctx.compositional,
-        "segments_cutoff": ws.cutoff,
-        "rounds": rounds_out,
-        "final": {
-            "outer_heldout": last.get("outer_heldout"),
-            "initial_outer_heldout": last.get("initial_outer_heldout"),
-            "routing": final.get("routing"),
-            "arms": {
-                k: PipelineConfig.default().diff(PipelineConfig.from_flat(v))
-                if hasattr(PipelineConfig, "diff")
-                else v
-                for k, v in final.get("arms", {}).items()
-            },
-        },
-        "timings": {
-            "setup_s": round(setup, 3),
-            "graph_s": round(time.perf_counter() - t1, 3),
-        },
-        "thread_id": thread_id,
-    }
-
-
-# ----------------------------------------------------------- declarations
-def _pipeline_eval(metric: str):
-    def evaluate(flat=None, ctx: SystemContext | None = None) -> dict[str, float]:
-        ws = (ctx or SystemContext()).ws()
-        f = flat or PipelineConfig.default().to_flat()
-        mask = np.ones(ws.segments["offline"]["short"].size, bool)
-        return {metric: ws.inner(f, metric, mask)}
-
-    return evaluate
-
-
-for _c in CHANNELS:
-    register_agent(
-        AgentSpec(
-            f"recall.{_c}",
-            "model",
-            ("user_history",),
-            ("candidates",),
-            _pipeline_eval("recall_hit"),
-            ChannelSpace,
-            "inner",
-            "search",
-            f"recall channel {_c}: quota and pre-ranking weight",
-        ),
-        replace=True,
-    )
-register_agent(
-    AgentSpec(
-        "ranking.fusion",
-        "model",
-        ("candidates", "score_heads"),
-        ("ranked_list",),
-        _pipeline_eval("NDCG@10"),
-        RankingSpace,
-        "outer",
-        "search",
-        "ranking fusion of the score heads (coordinating)",
-    ),
-    replace=True,
-)
-register_agent(
-    AgentSpec(
-        "ranking.structure",
-        "model",
-        ("candidates", "score_heads"),
-        ("ranked_list",),
-        _pipeline_eval("NDCG@10"),
-        StructureSpace,
-        "outer",
-        "llm",
-        "which channels and heads participate, how heads fuse (grammar)",
-    ),
-    replace=True,
-)
-register_agent(
-    AgentSpec(
-        "rerank.mmr",
-        "model",
-        ("ranked_list",),
-        ("final_list",),
-        _pipeline_eval("satisfaction"),
-        RerankSpace,
-        "outer",
-        "search",
-        "MMR re-ranker bearing the diversity constraint (coordinating)",
-    ),
-    replace=True,
-)
-register_agent(
-    AgentSpec(
-        "system.router",
-        "functional",
-        ("user_segment", "arms"),
-        ("routing",),
-        lambda routing=None, ctx=None: {"outer": 0.0} if routing is None else routing,
-        RoutingDecision,
-        "outer",
-        "compositional",
-        "routes user segments to composition arms",
-    ),
-    replace=True,
-)
-
-
-class TeacherSpace(BaseModel):
-    """The MARS teacher's evolvable settings."""
-
-    k: int = Field(10, ge=1, le=50)
-    max_reflections: int = Field(1, ge=0, le=3)
-    protocol: Literal["sampled:19", "sampled:99", "full"] = "sampled:19"
-
-
-def _teacher_eval(space: TeacherSpace | None = None, ctx=None) -> dict[str, float]:
-    """NDCG@10 of the teacher on 30 users (its own ranking of its candidates)."""
-    from agenticrec.graphs import teacher
-
-    sp = space or TeacherSpace()
-    r = teacher.run(
-        teacher.TeacherContext(
-            k=sp.k, max_reflections=sp.max_reflections, protocol=sp.protocol
-        ),
-        n_users=30,
-    )
-    return {"NDCG@10": r["metrics"]["teacher"]["NDCG@10"]}
-
-
-class OrchestratorSpace(BaseModel):
-    """The experiment orchestrator's settings (A/B tests)."""
-
-    alpha: float = Field(0.05, ge=0.001, le=0.2)
-    treatment_share: float = Field(0.5, ge=0.1, le=0.9)
-
-
-def _orchestrator_eval(
-    space: OrchestratorSpace | None = None, ctx=None, replicates: int = 20
-) -> dict[str, float]:
-    """Calibration of its A/B tests: A/A tests (same config both arms) on the
-    held-out users, reward ``1 - |false-positive rate - alpha|``."""
-    from agenticrec.tools.abtest import ab_test
-
-    sp = space or OrchestratorSpace()
-    ws = (ctx or SystemContext()).ws()
-    fp = (
-        sum(
-            ab_test(
-                ws.online,
-                None,
-                None,
-                seed=s,
-                alpha=sp.alpha,
-                treatment_share=sp.treatment_share,
-                n_resamples=200,
-            )
-            .metrics["NDCG@10"]
-            .p_value
-            < sp.alpha
-            for s in range(replicates)
-        )
-        / replicates
-    )
-    return {"calibration": 1.0 - abs(fp - sp.alpha), "aa_false_positive_rate": fp}
-
-
-class DualAgentSpace(BaseModel):
-    """DualAgent-Rec's evolvable settings."""
-
-    pop_size: int = Field(40, ge=10, le=1000)
-    generations: int = Field(20, ge=10, le=500)
-    coordinator_every: int = Field(10, ge=1, le=100)
-
-
-def _dualagent_eval(space: DualAgentSpace | None = None, ctx=None) -> dict[str, float]:
-    """Mean feasible-front hypervolume of DualAgent-Rec on 10 users."""
-    from agenticrec.graphs import dualagent
-
-    sp = space or DualAgentSpace()
-    r = dualagent.run(
-        dualagent.DualAgentContext(
-            pop_size=sp.pop_size,
-            generations=sp.generations,
-            coordinator_every=sp.coordinator_every,
-        ),
-        n_users=10,
-        baselines=False,
-    )
-    return {"hypervolume": float(r["metrics"]["dualagent"]["hypervolume"])}
-
-
-class TuneSpace(BaseModel):
-    """The tune loop's evolvable settings."""
-
-    rounds: int = Field(3, ge=1, le=50)
-    candidates: int = Field(4, ge=1, le=16)
-
-
-def _tune_eval(space: TuneSpace | None = None, ctx=None) -> dict[str, float]:
-    """How many A/B tests the tune loop launched in its rounds (its own output)."""
-    import tempfile
-
-    from agenticrec.graphs import tune
-
-    sp = space or TuneSpace()
-    with tempfile.TemporaryDirectory() as tmp:
-        tctx = tune.TuneContext(
-            rounds=sp.rounds, candidates=sp.candidates, skillhub=tmp
-        )
-        try:
-            r = tune.run(tctx)
-        finally:
-            tune.close_hub(tctx)
-    return {"ab_tests": float(r["ab_tests"]), "rounds": float(r["rounds_done"])}
-
-
-register_agent(
-    AgentSpec(
-        "dualagent",
-        "model",
-        ("candidates", "constraints"),
-        ("final_lists",),
-        _dualagent_eval,
-        DualAgentSpace,
-        "inner",
-        "search",
-        "DualAgent-Rec re-ranker (graphs/dualagent.py): constrained list evolution",
-    ),
-    replace=True,
-)
-register_agent(
-    AgentSpec(
-        "tune.loop",
-        "functional",
-        ("task", "skills", "experiments"),
-        ("config", "skills"),
-        _tune_eval,
-        TuneSpace,
-        "inner",
-        "llm",
-        "AgenticRecTune loop (graphs/tune.py): actor/critic/online/insight/skill",
-    ),
-    replace=True,
-)
-register_agent(
-    AgentSpec(
-        "teacher",
-        "model",
-        ("user_history", "candidates"),
-        ("ranked_list", "trajectory"),
-        _teacher_eval,
-        TeacherSpace,
-        "inner",
-        "llm",
-        "MARS teacher graph (graphs/teacher.py) as one agent",
-    ),
-    replace=True,
-)
-register_agent(
-    AgentSpec(
-        "experiment.orchestrator",
-        "functional",
-        ("control", "treatment"),
-        ("decision",),
-        _orchestrator_eval,
-        OrchestratorSpace,
-        "inner",
-        "search",
-        "A/B tests on held-out users (tools/abtest.py)",
-    ),
-    replace=True,
-)
-
-
-# --------------------------------------------------------------------- CLI
-def register_cli(run_app) -> None:
-    @run_app.command("system")
-    def run_system(
-        data: DataOpt = "ml-latest-small",
-        rounds: int = typer.Option(6, "--rounds", help="Individual rounds."),
-        shift_round: int = typer.Option(-1, "--shift-round"),
-        frozen: bool = typer.Option(False, "--frozen", help="No compositional rounds."),
-        trajectories: TrajectoriesOpt = None,
-        seed: SeedOpt = 0,
-        checkpoint: CheckpointOpt = None,
-        thread_id: ThreadOpt = None,
-        as_json: JsonOpt = False,
-    ) -> None:
-        """AgenticRS cycle: individual and compositional evolution, inner vs outer."""
-        ctx = SystemContext(
-            data=data,
-            seed=seed,
-            shift_round=shift_round,
-            compositional=not frozen,
-            trajectories=str(trajectories) if trajectories else None,
-        )
-        with open_checkpointer(checkpoint) as saver, progress_bar("system") as bar:
-            report = run(
-                ctx,
-                rounds=rounds,
-                checkpointer=saver,
-                thread_id=thread_id,
-                progress=bar,
-            )
-        emit_report(report, as_json=as_json, title="system")
-
-
-def demo(ds, *, seed: int = 0) -> dict[str, Any]:
-    """Three rounds of the cycle on ml-latest-small."""
-    report = run(SystemContext(seed=seed, shift_round=2), rounds=3)
-    f = report["final"]
-    return {
-        "summary": f"held-out outer reward {f['outer_heldout']:.4f} vs initial "
-        f"composition {f['initial_outer_heldout']:.4f} after "
-        f"{len(report['rounds'])} rounds; routing {f['routing']}",
-        "rounds": len(report["rounds"]),
-        "outer_heldout": f["outer_heldout"],
-        "initial_outer_heldout": f["initial_outer_heldout"],
-        "routing": f["routing"],
-        "triggers": [r["trigger"] for r in report["rounds"] if r["trigger"]],
-    }
-
-
-def _json(x: Any) -> str:
-    return json.dumps(x, sort_keys=True, default=str)

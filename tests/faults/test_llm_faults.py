@@ -40,10 +40,12 @@ def test_teacher_completes_through_fallbacks(mode, delay, tmp_path):
 
 def test_system_cycle_completes_when_the_server_dies(tmp_path):
     with Stub("die") as stub:
-        ctx = system.SystemContext(seed=0, shift_round=5,
+        ctx = system.SystemContext(seed=0, shift_round=5, rounds=1,
                                    trajectories=str(tmp_path / "s.jsonl"), **llm(stub))
-        report = system.run(ctx, rounds=1, thread_id="fault-system")
-    assert report["rounds"][0]["router_policy"].startswith("rule (fallback")
+        report = run("system", ctx, thread_id="fault-system")
+    router = report["rounds"][0]["router_policy"]
+    assert router["policy"] == "rule" and router["fallback_reason"]
+    assert report["policies"]["system.router"] == {"rule (fallback)": 1}
     steps = next(iter(read_trajectories(tmp_path / "s.jsonl").values())).steps
     decided = [s for s in steps if s.role]
     assert decided and all(s.fallback_reason for s in decided)

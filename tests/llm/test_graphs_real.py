@@ -28,7 +28,6 @@ from typing import Any
 import pytest
 
 from agenticrec.context import Context
-from agenticrec.graphs import _runtime
 from agenticrec.policy import LLMPolicy
 from agenticrec.trajectory import read_trajectories
 
@@ -41,14 +40,15 @@ pytestmark = pytest.mark.llm
 def llm(llm_server: Context, monkeypatch) -> tuple[dict[str, Any], list[str]]:
     """(LLM settings for a graph's context, the raw replies the server sent).
 
-    Graphs get their policy from ``_runtime.policy_for`` -> ``make_policy``;
-    the patched ``make_policy`` builds the same ``LLMPolicy`` on a ChatOpenAI
-    that records each HTTP reply.
+    Graphs get their policy from the run's services (``ctx.services``), which
+    call ``agenticrec.policy.make_policy``; the patched ``make_policy`` builds
+    the same ``LLMPolicy`` on a ChatOpenAI that records each HTTP reply.
     """
+    import agenticrec.policy as policy_mod
+
     replies: list[str] = []
-    monkeypatch.setattr(_runtime, "_POLICIES", {})
     monkeypatch.setattr(
-        _runtime,
+        policy_mod,
         "make_policy",
         lambda ctx: LLMPolicy(capturing_model(ctx, replies), context=ctx),
     )
@@ -153,10 +153,11 @@ def run_teacher(llm: dict[str, Any], tmp: Path) -> tuple[dict, Path]:
 
 def run_system(llm: dict[str, Any], tmp: Path) -> tuple[dict, Path]:
     from agenticrec.graphs import system
+    from agenticrec.runner import run
 
     path = tmp / "system.jsonl"
-    ctx = system.SystemContext(**llm, trajectories=str(path), shift_round=5)
-    report = system.run(ctx, rounds=1, thread_id="llm-system")
+    ctx = system.SystemContext(**llm, trajectories=str(path), shift_round=5, rounds=1)
+    report = run("system", ctx, thread_id="llm-system")
     (r,) = report["rounds"]
     assert _finite(r["outer_offline"]) and _finite(r["outer_heldout"])
     assert r["router_policy"] is not None  # round 1 always re-composes
@@ -166,18 +167,21 @@ def run_system(llm: dict[str, Any], tmp: Path) -> tuple[dict, Path]:
 
 def run_dualagent(llm: dict[str, Any], tmp: Path) -> tuple[dict, Path]:
     from agenticrec.graphs import dualagent
+    from agenticrec.runner import run
 
     path = tmp / "dualagent.jsonl"
     ctx = dualagent.DualAgentContext(
         **llm,
         trajectories=str(path),
+        users=3,
         n_candidates=50,
         pop_size=8,
         generations=2,
         coordinator_every=1,  # two coordinator decisions
         devices=1,
+        baselines=False,
     )
-    report = dualagent.run(ctx, n_users=3, baselines=False, thread_id="llm-dualagent")
+    report = run("dualagent", ctx, thread_id="llm-dualagent")
     assert len(report["alpha_trace"]) == 2
     assert all(0.0 <= a <= 1.0 for a in report["alpha_trace"])
     assert report["metrics"]["dualagent"]
@@ -186,6 +190,7 @@ def run_dualagent(llm: dict[str, Any], tmp: Path) -> tuple[dict, Path]:
 
 def run_tune(llm: dict[str, Any], tmp: Path) -> tuple[dict, Path]:
     from agenticrec.graphs import tune
+    from agenticrec.runner import run
 
     path = tmp / "tune.jsonl"
     ctx = tune.TuneContext(
@@ -198,10 +203,7 @@ def run_tune(llm: dict[str, Any], tmp: Path) -> tuple[dict, Path]:
         embedding="hashing",
         max_users=200,
     )
-    try:
-        report = tune.run(ctx, thread_id="llm-tune")
-    finally:
-        tune.close_hub(ctx)
+    report = run("tune", ctx, thread_id="llm-tune")  # closes the Skillhub
     assert report["status"] == "done" and report["rounds_done"] == 1
     assert _finite(report["default_offline"][report["north_star"]])
     return report, path

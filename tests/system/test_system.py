@@ -20,6 +20,7 @@ from agenticrec.graphs import system
 from agenticrec.graphs._system_roles import neighbours
 from agenticrec.graphs._system_space import StructureSpace, apply_structure, normalise
 from agenticrec.policy import LLMPolicy
+from agenticrec.runner import run
 from agenticrec.tools.pipeline import PipelineConfig
 
 
@@ -150,14 +151,17 @@ def test_normalise_keeps_quotas_a_distribution():
 
 @pytest.fixture(scope="module")
 def short_run():
-    return system.run(system.SystemContext(seed=0, shift_round=2), rounds=2)
+    return run("system", system.SystemContext(seed=0, shift_round=2, rounds=2))
 
 
 def test_cycle_reports_inner_and_outer_rewards_and_routing(short_run):
     rounds = short_run["rounds"]
     assert [r["round"] for r in rounds] == [1, 2]
     r1 = rounds[0]
-    assert r1["trigger"] and r1["router_policy"] == "rule"
+    assert r1["trigger"] and r1["router_policy"] == {
+        "policy": "rule",
+        "fallback_reason": None,
+    }
     assert set(r1["routing_after"]) == {"short", "long"}
     assert any(k.endswith("/recall.cf") for k in r1["inner"])
     assert (
@@ -166,23 +170,24 @@ def test_cycle_reports_inner_and_outer_rewards_and_routing(short_run):
     )
     assert rounds[1]["shifted"] and rounds[1]["trigger"].startswith("distribution")
     assert all(isinstance(r["outer_heldout"], float) for r in rounds)
+    # one structure decision per arm and round, one router decision per trigger
+    assert short_run["policies"]["system.router"] == {"rule": 2}
+    assert sum(short_run["policies"]["system.structure"].values()) >= 2
+    assert "held-out outer reward" in short_run.summary()
 
 
 def test_same_seed_same_report(short_run):
-    again = system.run(
-        system.SystemContext(seed=0, shift_round=2), rounds=2, thread_id="again"
+    again = run(
+        "system",
+        system.SystemContext(seed=0, shift_round=2, rounds=2),
+        thread_id="again",
     )
-    for r in (again, dict(short_run)):
-        r.pop("timings", None)
-        r.pop("thread_id", None)
-    a = dict(short_run)
-    a.pop("timings", None)
-    a.pop("thread_id", None)
-    assert again == a
+    drop = {"timings", "thread_id"}
+    assert again.model_dump(exclude=drop) == short_run.model_dump(exclude=drop)
 
 
 def test_interrupted_cycle_resumes_to_the_same_result(tmp_path, short_run):
-    ctx = system.SystemContext(seed=0, shift_round=2)
+    ctx = system.SystemContext(seed=0, shift_round=2, rounds=2)
     conn = sqlite3.connect(str(tmp_path / "ck.sqlite"), check_same_thread=False)
     saver = SqliteSaver(conn)
     g = system.build_graph(checkpointer=saver)
@@ -190,7 +195,48 @@ def test_interrupted_cycle_resumes_to_the_same_result(tmp_path, short_run):
     for n, _ in enumerate(g.stream({"rounds": 2}, cfg, context=ctx)):
         if n == 2:
             break
-    resumed = system.run(ctx, rounds=2, checkpointer=saver, thread_id="cut")
+    resumed = run("system", ctx, checkpoint=saver, thread_id="cut")
     conn.close()
     assert resumed["rounds"] == short_run["rounds"]
     assert resumed["final"] == short_run["final"]
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_rounds_out_of_range_exit_2_naming_the_setting(value, monkeypatch, capsys):
+    from agenticrec import cli
+
+    monkeypatch.setattr(sys, "argv", ["agenticrec", "run", "system", "--rounds", value])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    assert exc.value.code == 2
+    assert f"rounds={value}" in capsys.readouterr().err
+
+
+def test_cli_flags_build_the_context(monkeypatch):
+    """Today's flags (--data --rounds --shift-round --frozen --trajectories
+    --seed) map onto the context; --frozen is compositional=False."""
+    import typer
+    from typer.testing import CliRunner
+
+    from agenticrec import runner
+    from agenticrec.graphspec import Report, get_graph
+
+    seen = []
+
+    def fake_run(spec, ctx, **kw):
+        seen.append(ctx)
+        return Report(graph="system", seed=ctx.seed)
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    app = typer.Typer()
+    app.command("system")(runner.make_command(get_graph("system")))
+    app.command("other")(lambda: None)
+    args = ["system", "--data", "ml-latest-small", "--rounds", "3",
+            "--shift-round", "2", "--seed", "7", "--trajectories", "t.jsonl",
+            "--json"]  # fmt: skip
+    for extra, compositional in (([], True), (["--frozen"], False)):
+        res = CliRunner().invoke(app, [*args, *extra])
+        assert res.exit_code == 0, res.output
+        ctx = seen[-1]
+        assert (ctx.rounds, ctx.shift_round, ctx.seed) == (3, 2, 7)
+        assert ctx.trajectories == "t.jsonl" and ctx.compositional is compositional
