@@ -96,5 +96,6 @@ def get_agent(name: str) -> AgentSpec:
 
 
 def agents() -> dict[str, AgentSpec]:
-    """A copy of the registry (import ``agenticrec.graphs._system_agents` (loaded with the graph registry)` to fill it)."""
+    """A copy of the registry (filled as graphs register their agents when
+    :func:`agenticrec.graphspec.load_graphs` imports them)."""
     return dict(_AGENTS)

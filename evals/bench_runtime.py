@@ -185,14 +185,24 @@ def stub_section(stub_users: int) -> None:
 
 
 def llama_section() -> None:
-    from agenticrec.llm_server import local_server, server_missing
+    from agenticrec.llm_server import DEFAULT_ALIAS, local_server, server_missing
 
     why = server_missing()
     if why:
         print(f"\n## real llama.cpp server: skipped ({why})")
         return
+    # as the real-model tests run it: 10 candidates, forced function calls
     with local_server() as url:
-        rows = _llm_rows(url, "smollm2", (1, 4), lambda c: 4, 120.0)
+        rows = _llm_rows(
+            url,
+            DEFAULT_ALIAS,
+            (1, 4),
+            lambda c: 4,
+            60.0,
+            structured_output="function_calling",
+            protocol="sampled:9",
+            k=5,
+        )
     base = rows[0][2] / rows[0][1]
     _table(
         "real llama.cpp server, SmolLM2-135M, 1 thread (ratio: over concurrency 1)",

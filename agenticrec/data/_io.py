@@ -1,9 +1,23 @@
 """Reading source files: bytes + content hash, and delimited tables.
 
+This module is the reading boundary of every loader: `read_source` turns any
+failure to read a file (missing, a folder, unreadable, not a regular file) into
+`DataFormatError`, and the helpers here (`read_table`, `parse_int`,
+`parse_number`, `text_lines`) turn malformed content into one too, naming the
+file, the 1-based line and the field.
+
 Tables are parsed by pyarrow's CSV reader (the fast path). When that fails, or
 a value it accepted is unusable, a slow per-line pass re-reads the bytes only
 to find the first offending line and raises `DataFormatError` naming the file,
-the 1-based line and the field. The slow pass never produces data.
+the 1-based line and the field. The slow pass never produces data, and it
+accepts exactly what pyarrow accepts (integers: optional ``-``, ASCII digits or
+``0x`` hex, within int64; surrounding spaces ignored).
+
+Line endings: delimited tables accept LF, CRLF and old Mac CR-only (``\r``)
+endings, also mixed, exactly as pyarrow splits rows; line numbers count those
+rows. Other text files (RecBole, JSONL, the MovieLens ``|`` files) accept LF and
+CRLF, and a file holding CRs but no LF at all is read as CR-terminated; a lone
+CR inside an LF file stays part of its line there.
 """
 
 from __future__ import annotations
@@ -12,6 +26,8 @@ import csv
 import hashlib
 import io
 import math
+import re
+import stat as stat_mod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,12 +65,24 @@ class Source:
 
 
 def read_source(path: Path) -> Source:
-    """Read ``path`` whole and hash it."""
+    """Read ``path`` whole and hash it.
+
+    Raises:
+        DataFormatError: ``path`` is missing, a folder, not a regular file (a
+            FIFO or device, never read so nothing blocks) or unreadable.
+    """
     try:
         stat = path.stat()
+        if stat_mod.S_ISDIR(stat.st_mode):
+            raise DataFormatError("is a folder; expected a file", path=path)
+        if not stat_mod.S_ISREG(stat.st_mode):
+            raise DataFormatError("not a regular file", path=path)
         data = path.read_bytes()
     except OSError as exc:
-        raise DataFormatError(f"cannot read file: {exc.strerror}", path=path) from exc
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, PermissionError):
+            reason += " (check the file's permissions)"
+        raise DataFormatError(f"cannot read file: {reason}", path=path) from exc
     return Source(
         path=path,
         data=data,
@@ -62,6 +90,115 @@ def read_source(path: Path) -> Source:
         size=len(data),
         mtime_ns=stat.st_mtime_ns,
     )
+
+
+def universal_newlines(data: bytes) -> bytes:
+    """CRLF and lone CR become LF (the rows pyarrow's CSV reader sees)."""
+    if b"\r" not in data:
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+def text_lines(src: Source, encoding: str = "utf-8") -> list[str]:
+    """The lines of a text file (LF or CRLF; CR-only when it has no LF), decoded.
+
+    Raises:
+        DataFormatError: a byte is invalid in ``encoding`` (names the line).
+    """
+    data = src.data
+    if b"\n" not in data and b"\r" in data:
+        data = data.replace(b"\r", b"\n")
+    if encoding == "utf-8":
+        data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        raise DataFormatError(
+            f"invalid {encoding} byte 0x{data[exc.start]:02x} at column "
+            f"{exc.start - start + 1}; re-save the file as {encoding}",
+            path=src.path,
+            line=line,
+        ) from None
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def first_line(data: bytes) -> bytes:
+    """The first line of ``data`` (any line ending), without a UTF-8 BOM."""
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    end = len(data)
+    for mark in (b"\n", b"\r"):
+        pos = data.find(mark, 0, end)
+        if pos >= 0:
+            end = pos
+    return data[:end]
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
+_ARROW_INT = re.compile(r"-?[0-9]+|0[xX][0-9a-fA-F]+")
+_NUMBER = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)",
+    re.IGNORECASE,
+)
+
+
+def parse_int(value: str, src: Source, line: int | None, field: str | None) -> int:
+    """A decimal integer (ASCII digits, optional sign) that fits in int64.
+
+    Raises:
+        DataFormatError: naming the file, line and field.
+    """
+    text = value.strip(" \t")
+    if not _DECIMAL.fullmatch(text):
+        raise DataFormatError(
+            f"expected an integer, found {value!r:.60}",
+            path=src.path,
+            line=line,
+            field=field,
+        )
+    number = int(text)
+    _check_range(number, value, src, line, field)
+    return number
+
+
+def parse_number(
+    value: str, src: Source, line: int | None, field: str | None
+) -> float:
+    """A finite decimal number (``1``, ``-2.5``, ``1e9``).
+
+    Raises:
+        DataFormatError: naming the file, line and field.
+    """
+    text = value.strip(" \t")
+    number = float(text) if _NUMBER.fullmatch(text) else None
+    if number is None or not math.isfinite(number):
+        raise DataFormatError(
+            f"expected a finite number, found {value!r:.60}",
+            path=src.path,
+            line=line,
+            field=field,
+        )
+    return number
+
+
+def _check_range(
+    number: int, value: str, src: Source, line: int | None, field: str | None
+) -> None:
+    if not _INT64[0] <= number <= _INT64[1]:
+        raise DataFormatError(
+            f"integer {value.strip()[:40]} does not fit in 64 bits "
+            f"({_INT64[0]}..{_INT64[1]}); ids and timestamps must",
+            path=src.path,
+            line=line,
+            field=field,
+        )
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (for wrapping third-party errors)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -102,12 +239,17 @@ def read_table(
         quoting: whether ``"`` quotes fields (CSV); off for MovieLens' ``|``/``::``
             files, whose titles contain bare quotes.
 
+    Line endings may be LF, CRLF or CR (old Mac), also mixed; a UTF-8 BOM is
+    skipped. Quoted fields cannot span lines.
+
     Raises:
         DataFormatError: naming the file, line and field of the first bad value.
     """
     data = src.data
     if data.startswith(b"\xef\xbb\xbf") and encoding == "utf-8":
         data = data[3:]
+    data = universal_newlines(data)
+    text_data = data
     sep = delimiter.encode(encoding)
     fast_sep = sep
     if len(sep) > 1:
@@ -149,9 +291,9 @@ def read_table(
                 quoted_strings_can_be_null=False,
             ),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        _locate(src, columns, all_names, delimiter, header, encoding, quoting)
-        raise DataFormatError(f"cannot parse: {exc}", path=src.path) from exc
+    except (pa.ArrowException, UnicodeError, ValueError) as exc:
+        _locate(src, text_data, columns, all_names, delimiter, header, encoding, quoting)
+        raise DataFormatError(f"cannot parse: {one_line(exc)}", path=src.path) from exc
     out: dict[str, np.ndarray | list[str]] = {}
     for col in columns:
         values = table.column(col.name)
@@ -160,7 +302,9 @@ def read_table(
             continue
         arr = values.to_numpy()
         if col.kind == "float" and not np.all(np.isfinite(arr)):
-            _locate(src, columns, all_names, delimiter, header, encoding, quoting)
+            _locate(
+                src, text_data, columns, all_names, delimiter, header, encoding, quoting
+            )
             raise DataFormatError("non-finite number", path=src.path, field=col.name)
         out[col.name] = arr
     return out
@@ -174,7 +318,7 @@ def _header(
     quoting: bool,
     delimiter: str,
 ) -> list[str]:
-    first = data.split(b"\n", 1)[0].rstrip(b"\r")
+    first = data.split(b"\n", 1)[0]
     try:
         text = first.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -187,7 +331,15 @@ def _header(
             path=src.path,
             line=1,
         )
-    return _split(text, sep.decode(encoding), quoting)
+    try:
+        return _split(text, sep.decode(encoding), quoting)
+    except csv.Error as exc:
+        raise DataFormatError(
+            f"malformed quoting in the header ({exc}); an opening '\"' has no "
+            "closing one",
+            path=src.path,
+            line=1,
+        ) from None
 
 
 def _split(text: str, sep: str, quoting: bool) -> list[str]:
@@ -198,6 +350,7 @@ def _split(text: str, sep: str, quoting: bool) -> list[str]:
 
 def _locate(
     src: Source,
+    data: bytes,
     columns: Sequence[Column],
     names: Sequence[str],
     delimiter: str,
@@ -205,14 +358,14 @@ def _locate(
     encoding: str,
     quoting: bool,
 ) -> None:
-    """Find the first malformed line and raise for it; return if none is found."""
+    """Find the first malformed line of ``data`` (the file's bytes, BOM skipped,
+    newlines made LF) and raise for it; return if none is found."""
     kinds = {c.name: c.kind for c in columns}
     n_fields = len(names)
     raw_sep = delimiter.encode(encoding)
-    for lineno, raw in enumerate(src.data.split(b"\n"), start=1):
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
         if header and lineno == 1:
             continue
-        raw = raw.rstrip(b"\r")
         if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         if not raw:
@@ -260,27 +413,31 @@ def _locate(
 
 
 def _check_int(value: str, src: Source, line: int, field: str) -> None:
-    try:
-        int(value)
-    except ValueError:
+    """What pyarrow reads as int64: optional ``-`` and digits, or ``0x`` hex."""
+    text = value.strip(" \t")
+    if not _ARROW_INT.fullmatch(text):
         raise DataFormatError(
-            f"expected an integer, found {value!r}",
+            f"expected an integer, found {value!r:.60}",
             path=src.path,
             line=line,
             field=field,
-        ) from None
+        )
+    hexadecimal = text[:2] in ("0x", "0X")
+    _check_range(int(text, 16 if hexadecimal else 10), value, src, line, field)
 
 
 def _check_float(value: str, src: Source, line: int, field: str) -> None:
-    try:
-        number = float(value)
-    except ValueError:
+    text = value.strip(" \t")
+    if not _NUMBER.fullmatch(text):
         raise DataFormatError(
-            f"expected a number, found {value!r}", path=src.path, line=line, field=field
-        ) from None
-    if not math.isfinite(number):
+            f"expected a number, found {value!r:.60}",
+            path=src.path,
+            line=line,
+            field=field,
+        )
+    if not math.isfinite(float(text)):
         raise DataFormatError(
-            f"expected a finite number, found {value!r}",
+            f"expected a finite number, found {value!r:.60}",
             path=src.path,
             line=line,
             field=field,

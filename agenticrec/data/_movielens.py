@@ -1,5 +1,11 @@
 """MovieLens loaders: ml-100k (``u.data``), ml-1m (``ratings.dat``), the CSV
-releases (``ratings.csv``) and parquet interactions (``ratings.parquet``)."""
+releases (``ratings.csv``) and parquet interactions (``ratings.parquet``).
+
+Text files may end their lines with LF, CRLF or, as old Mac exports do, a bare
+CR: such a file is read as it is meant (rows split at each CR) rather than
+refused, since a CR can only end a line there (quoted fields cannot span
+lines). Every malformed or unreadable file raises `DataFormatError` naming the
+file and, for text files, the line and field."""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ import pyarrow.parquet as pq
 from agenticrec.errors import DataFormatError
 
 from ._dataset import UNKNOWN_YEAR, RawData
-from ._io import Column, Source, read_table
+from ._io import Column, Source, first_line, parse_int, read_table, text_lines
 
 _YEAR_IN_TITLE = re.compile(r"\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$")
 
@@ -136,15 +142,15 @@ def _ml100k_genres(src: Source | None) -> tuple[str, ...]:
     if src is None:
         return ML100K_GENRES
     names: dict[int, str] = {}
-    for lineno, line in enumerate(src.data.decode("latin-1").splitlines(), 1):
+    for lineno, line in enumerate(text_lines(src, "latin-1"), 1):
         if not line.strip():
             continue
         name, sep, index = line.rpartition("|")
-        if not sep or not index.strip().isdigit():
+        if not sep:
             raise DataFormatError(
                 "expected 'name|index'", path=src.path, line=lineno, field="index"
             )
-        names[int(index)] = name
+        names[parse_int(index, src, lineno, "index")] = name
     if sorted(names) != list(range(len(names))):
         raise DataFormatError(
             f"genre indices are not 0..{len(names) - 1}", path=src.path
@@ -263,7 +269,7 @@ def parse_csv(src: dict[str, Source]) -> RawData:
 
 
 def _csv_header(src: Source) -> list[str]:
-    first = src.data.split(b"\n", 1)[0].rstrip(b"\r").removeprefix(b"\xef\xbb\xbf")
+    first = first_line(src.data)
     try:
         return next(csv.reader([first.decode("utf-8", errors="replace")]))
     except (csv.Error, StopIteration):
@@ -345,7 +351,17 @@ def _id_column(table: pa.Table, name: str, src: Source) -> np.ndarray:
         row = _first_null(column)
         raise DataFormatError(f"missing id in row {row + 1}", path=src.path, field=name)
     if pa.types.is_integer(column.type):
-        return column.to_numpy().astype(np.int64)
+        values = column.to_numpy()
+        if values.dtype == np.uint64 and values.size:
+            too_big = np.flatnonzero(values > np.iinfo(np.int64).max)
+            if too_big.size:
+                raise DataFormatError(
+                    f"id {values[too_big[0]]} in row {too_big[0] + 1} does not fit "
+                    "in 64-bit signed integers",
+                    path=src.path,
+                    field=name,
+                )
+        return values.astype(np.int64)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         try:
             ints = pc.cast(column, pa.int64())
@@ -387,24 +403,19 @@ def _number_column(
 
 # ------------------------------------------------------------------ helpers
 def _existing(root: Path, names: dict[str, str]) -> dict[str, Path]:
+    # exists(), not is_file(): a folder or unreadable entry in a file's place is
+    # then named by read_source ("is a folder; expected a file").
     return {
-        role: root / name for role, name in names.items() if (root / name).is_file()
+        role: root / name for role, name in names.items() if (root / name).exists()
     }
 
 
 def _first_field(src: Source, sep: str, encoding: str, field: str) -> np.ndarray:
     """First field of each non-empty line (a user file's ids), as ids."""
     values = []
-    for lineno, line in enumerate(src.data.decode(encoding).splitlines(), 1):
+    for lineno, line in enumerate(text_lines(src, encoding), 1):
         if not line.strip():
             continue
         value = line.split(sep, 1)[0].strip()
-        if not value.lstrip("-").isdigit():
-            raise DataFormatError(
-                f"expected an integer id, found {value!r}",
-                path=src.path,
-                line=lineno,
-                field=field,
-            )
-        values.append(int(value))
+        values.append(parse_int(value, src, lineno, field))
     return np.asarray(values, dtype=np.int64)

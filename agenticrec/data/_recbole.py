@@ -26,6 +26,13 @@ the segment after it. The path's levels are joined by spaces in the source and
 cannot be told apart, so ``categories`` is ``(root, rest of the path)``. Texts
 without the root fall back to positions: last segment brand, the one before it
 categories, the rest title.
+
+Lines may end in LF or CRLF; a file with CRs and no LF at all (old Mac) is read
+as CR-terminated. Ids, indices and timestamps must be ASCII integers within
+int64, ratings finite numbers; anything else raises `DataFormatError` naming the
+file, line and field. A file given explicitly (``load(path, format="recbole")``)
+whose name has none of the suffixes above is the interaction file: sequential
+when its header has ``item_id_list``, plain otherwise.
 """
 
 from __future__ import annotations
@@ -38,13 +45,32 @@ import numpy as np
 from agenticrec.errors import DataFormatError
 
 from ._dataset import RawData
-from ._io import Source, as_ids
+from ._io import Source, as_ids, parse_int, parse_number, text_lines
 
 CAP = 50
 """History cap of UniSRec's atomic files."""
 
 
+_SUFFIXES = (
+    ".train.inter",
+    ".valid.inter",
+    ".test.inter",
+    ".inter",
+    ".item2index",
+    ".user2index",
+    ".text",
+    ".item",
+)
+
+
 def find(root: Path, hint: Path | None = None) -> dict[str, Path]:
+    if hint is not None and hint.is_file() and not hint.name.endswith(_SUFFIXES):
+        # Named explicitly with format="recbole": the file is the interactions.
+        role = "test" if "item_id_list" in _first_line(hint) else "inter"
+        found = find(root, None) if any(root.glob("*.inter")) else {}
+        found.pop("test" if role == "inter" else "inter", None)
+        found[role] = hint
+        return found
     prefix = _prefix(root, hint)
     found: dict[str, Path] = {}
     for role, suffix in (
@@ -58,24 +84,21 @@ def find(root: Path, hint: Path | None = None) -> dict[str, Path]:
         ("item", ".item"),
     ):
         path = root / f"{prefix}{suffix}"
-        if path.is_file():
+        if path.exists():  # a folder here is named by read_source
             found[role] = path
     return found
+
+
+def _first_line(path: Path) -> str:
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    return head.replace(b"\r", b"\n").split(b"\n", 1)[0].decode("utf-8", "replace")
 
 
 def _prefix(root: Path, hint: Path | None) -> str:
     if hint is not None and hint.is_file():
         name = hint.name
-        for suffix in (
-            ".train.inter",
-            ".valid.inter",
-            ".test.inter",
-            ".inter",
-            ".item2index",
-            ".user2index",
-            ".text",
-            ".item",
-        ):
+        for suffix in _SUFFIXES:
             if name.endswith(suffix):
                 return name[: -len(suffix)]
     prefixes = sorted({p.name.split(".")[0] for p in root.glob("*.inter")})
@@ -126,15 +149,8 @@ def _index_file(src: Source) -> np.ndarray:
                 line=lineno,
                 field="index" if len(parts) < 2 else None,
             )
-        if not parts[1].strip().isdigit():
-            raise DataFormatError(
-                f"expected an integer index, found {parts[1]!r}",
-                path=src.path,
-                line=lineno,
-                field="index",
-            )
         keys.append(parts[0])
-        indices.append(int(parts[1]))
+        indices.append(parse_int(parts[1], src, lineno, "index"))
     order = np.argsort(indices)
     if not np.array_equal(np.asarray(indices)[order], np.arange(len(indices))):
         raise DataFormatError(
@@ -163,14 +179,7 @@ def _map(tokens: np.ndarray, keys: np.ndarray | None, src: Source | None) -> np.
 
 
 def _lines(src: Source) -> list[str]:
-    try:
-        text = src.data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = src.data[: exc.start].count(b"\n") + 1
-        raise DataFormatError(
-            f"invalid utf-8 byte 0x{src.data[exc.start]:02x}", path=src.path, line=line
-        ) from None
-    return text.split("\n")
+    return text_lines(src)
 
 
 def _header(src: Source, lines: list[str], wanted: tuple[str, ...]) -> dict[str, int]:
@@ -212,15 +221,7 @@ def _rows(src: Source, wanted: tuple[str, ...]):
 
 
 def _int(value: str, src: Source, line: int, field: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise DataFormatError(
-            f"expected an integer index, found {value!r}",
-            path=src.path,
-            line=line,
-            field=field,
-        ) from None
+    return parse_int(value, src, line, field)
 
 
 def _sequence_rows(src: Source) -> dict[int, tuple[int, list[int], int]]:
@@ -361,16 +362,17 @@ def _parse_plain(src: Source) -> RawData:
             (has_time, "timestamp", times),
         ):
             if present:
-                try:
-                    value = float(f[col[name]])
-                except ValueError:
-                    raise DataFormatError(
-                        f"expected a number, found {f[col[name]]!r}",
-                        path=src.path,
-                        line=lineno,
-                        field=name,
-                    ) from None
-                out.append(int(value) if name == "timestamp" else value)
+                value = parse_number(f[col[name]], src, lineno, name)
+                if name == "timestamp":
+                    if not -(2.0**63) <= value < 2.0**63:
+                        raise DataFormatError(
+                            f"timestamp {f[col[name]]!r:.40} does not fit in 64 bits",
+                            path=src.path,
+                            line=lineno,
+                            field=name,
+                        )
+                    value = int(value)
+                out.append(value)
     return RawData(
         users=as_ids(users),
         items=as_ids(items),
