@@ -186,12 +186,22 @@ def export(
     keep: Annotated[
         str | None, typer.Option("--keep", help="Outcome filter, e.g. hit@10.")
     ] = None,
+    skip_unreplayable: Annotated[
+        bool,
+        typer.Option(
+            "--skip-unreplayable",
+            help="Skip (and count) runs that do not replay instead of refusing.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Export trajectories as distillation data (SFT, OpenAI, GRPO, STAR)."""
+    """Export trajectories as distillation data (SFT, OpenAI, GRPO, STAR).
+    Every run must replay first; model-written text is neutralised."""
     from agenticrec.export import export_file
 
-    summary = export_file(path, out, fmt, keep=keep)
+    summary = export_file(
+        path, out, fmt, keep=keep, skip_unreplayable=skip_unreplayable
+    )
     emit_report(summary, as_json=as_json, title="export")
 
 

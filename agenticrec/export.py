@@ -16,23 +16,84 @@ Formats (one JSONL file each, written atomically into the output folder):
 
 ``keep="hit@K"`` keeps only runs whose final top-K holds the held-out item
 (outcome filtering); the summary counts kept and dropped runs.
+
+Nothing unvalidated becomes training data:
+
+* **Runs must replay.** The file is replayed first
+  (:func:`agenticrec.replay.replay_file`: tool results, the evidence derived
+  from them, the dataset fingerprint); a run that differs is refused
+  (``TrajectoryError`` naming the runs, CLI exit 2) unless
+  ``skip_unreplayable=True`` (``--skip-unreplayable``), which skips and counts
+  them.
+* **Model-written and data text is neutralised.** Rationales, reasons,
+  issues, tool arguments, evidence and the task's titles pass
+  :func:`neutralise`: chat-template special tokens (``<|im_start|>``,
+  ``<|eot_id|>``, any ``<|...|>``, ``[INST]``, ``<s>``, ``</s>``) and the tags
+  this module writes and the GRPO reward parses (``<recommend>``, ``<plan>``,
+  ``<tool_call>``, ``<tool_response>``, ``<reflection>``) get their angle
+  brackets replaced by ``‹``/``›`` (square brackets by ``［``/``］``), so no
+  row holds a live special token and the reward can only parse the export's
+  own final ``<recommend>``.
+* A killed export leaves no half-written file; the next export removes the
+  stale temp files of its own output (``.<format>.jsonl.*.tmp``). Files get
+  the mode the umask gives.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any, Literal
 
-from agenticrec._io import atomic_write_text
+from agenticrec._io import atomic_write_text, remove_stale_temps
 from agenticrec.errors import ConfigError, TrajectoryError
 from agenticrec.trajectory import Trajectory, read_trajectories
 
-__all__ = ["FORMATS", "export_file", "tools_schema"]
+__all__ = ["FORMATS", "export_file", "neutralise", "tools_schema"]
 
 Format = Literal["sft", "openai", "grpo", "star"]
 FORMATS: tuple[str, ...] = ("sft", "openai", "grpo", "star")
+
+
+_TAGS = "recommend|plan|tool_call|tool_response|reflection|think|answer"
+_CONTROL = re.compile(
+    r"<(\|[^<>|]{0,64}\|)>"  # <|im_start|>, <|eot_id|>, <|endoftext|>, ...
+    r"|<(/?s)>"  # <s>, </s>
+    rf"|<(/?\s*(?:{_TAGS})\b[^<>]{{0,64}})>"  # the STAR / reward tags
+    r"|\[(/?INST)\]",
+    re.I,
+)
+
+
+def neutralise(text: str) -> str:
+    """``text`` with chat-template control sequences and answer tags made
+    inert (visible, never parsed): ``<|im_start|>`` -> ``‹|im_start|›``,
+    ``</recommend>`` -> ``‹/recommend›``, ``[INST]`` -> ``［INST］``."""
+
+    def sub(m: re.Match) -> str:
+        if m.group(4) is not None:
+            return f"［{m.group(4)}］"
+        inner = next(g for g in m.groups()[:3] if g is not None)
+        return f"‹{inner}›"
+
+    return _CONTROL.sub(sub, text)
+
+
+def _clean(obj: Any) -> Any:
+    """Every string inside ``obj`` neutralised."""
+    if isinstance(obj, str):
+        return neutralise(obj)
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(_clean(obj), ensure_ascii=False)
 
 
 def _parse_keep(keep: str | None) -> int | None:
@@ -68,20 +129,15 @@ def _conversation(traj: Trajectory, *, string_args: bool) -> list[dict[str, Any]
     extra = plan[0].extra
     msgs: list[dict[str, Any]] = [
         {"role": "system", "content": extra.get("system", "")},
-        {"role": "user", "content": extra.get("task", "")},
+        {"role": "user", "content": neutralise(extra.get("task", ""))},
     ]
     for s in traj.steps:
         if s.node in ("planner", "ranker", "reflector"):
-            msgs.append(
-                {
-                    "role": "assistant",
-                    "content": json.dumps(s.decision, ensure_ascii=False),
-                }
-            )
+            msgs.append({"role": "assistant", "content": _dump(s.decision)})
         elif s.node == "tools":
             calls = []
             for c in s.tool_results:
-                args = json.dumps(c["args"]) if string_args else c["args"]
+                args = _dump(c["args"]) if string_args else _clean(c["args"])
                 calls.append(
                     {
                         "id": c["id"],
@@ -96,7 +152,7 @@ def _conversation(traj: Trajectory, *, string_args: bool) -> list[dict[str, Any]
                         "role": "tool",
                         "tool_call_id": c["id"],
                         "name": c["name"],
-                        "content": "\n".join(c.get("evidence", [])),
+                        "content": neutralise("\n".join(c.get("evidence", []))),
                     }
                 )
     return msgs
@@ -106,18 +162,16 @@ def _star(traj: Trajectory) -> str:
     parts = []
     for s in traj.steps:
         if s.node == "planner":
-            parts.append(f"<plan>{json.dumps(s.decision, ensure_ascii=False)}</plan>")
+            parts.append(f"<plan>{_dump(s.decision)}</plan>")
         elif s.node == "tools":
             for c in s.tool_results:
-                call = json.dumps({"name": c["name"], "arguments": c["args"]})
+                call = _dump({"name": c["name"], "arguments": c["args"]})
                 parts.append(f"<tool_call>{call}</tool_call>")
-                text = "\n".join(c.get("evidence", []))
+                text = neutralise("\n".join(c.get("evidence", [])))
                 parts.append(f"<tool_response>{text}</tool_response>")
         elif s.node == "reflector":
-            parts.append(
-                f"<reflection>{json.dumps(s.decision, ensure_ascii=False)}</reflection>"
-            )
-    ranking = _final(traj)["ranking"]
+            parts.append(f"<reflection>{_dump(s.decision)}</reflection>")
+    ranking = [int(i) for i in _final(traj)["ranking"]]
     parts.append(f"<recommend>{json.dumps(ranking)}</recommend>")
     return "\n".join(parts)
 
@@ -134,20 +188,46 @@ def export_file(
     fmt: str,
     *,
     keep: str | None = None,
+    skip_unreplayable: bool = False,
 ) -> dict[str, Any]:
     """Write ``fmt`` rows for every complete run in ``path`` into ``out_dir``.
 
     Returns a summary: the file written, rows kept, runs dropped by the
-    outcome filter and incomplete runs skipped.
+    outcome filter, incomplete runs skipped, runs skipped because they did
+    not replay (with ``skip_unreplayable``) and stale temp files removed.
+
+    Raises:
+        TrajectoryError: a run does not replay (without ``skip_unreplayable``).
     """
+    from agenticrec.replay import replay_file
+
+    started = time.time()
     if fmt not in FORMATS:
         raise ConfigError(f"format {fmt!r}: expected one of {FORMATS}")
     k = _parse_keep(keep)
+    out = Path(out_dir)
+    target = out / f"{fmt}.jsonl"
+    if target.resolve().parent != out.resolve():
+        raise ConfigError(f"refusing to write outside {out}")
+    stale = remove_stale_temps(target, older_than=started)
     runs = read_trajectories(path)
+    replay = replay_file(path)
+    bad = replay.failed_runs
+    if bad and not skip_unreplayable:
+        first = next(d for d in replay.differences)
+        where = first.step_id or first.kind
+        raise TrajectoryError(
+            f"{path}: {len(bad)} run(s) do not replay (e.g. run {first.run_id}, "
+            f"{where}: {first.kind} {', '.join(first.fields)}); refusing to export "
+            "them as training data (agenticrec replay shows every difference; "
+            "--skip-unreplayable exports the others)"
+        )
     rows: list[dict[str, Any]] = []
     dropped = incomplete = 0
     schemas: dict[str, list] = {}
     for traj in runs.values():
+        if traj.header.run_id in bad:
+            continue
         if traj.end is None or not _step(traj, "planner"):
             incomplete += 1
             continue
@@ -181,19 +261,19 @@ def export_file(
                     **base,
                     "prompt": [
                         {"role": "system", "content": extra.get("system", "")},
-                        {"role": "user", "content": extra.get("task", "")},
+                        {"role": "user", "content": neutralise(extra.get("task", ""))},
                     ],
                     "candidates": extra.get("candidates", []),
                 }
             )
         else:
             rows.append(
-                {**base, "prompt": extra.get("task", ""), "completion": _star(traj)}
+                {
+                    **base,
+                    "prompt": neutralise(extra.get("task", "")),
+                    "completion": _star(traj),
+                }
             )
-    out = Path(out_dir)
-    target = out / f"{fmt}.jsonl"
-    if target.resolve().parent != out.resolve():
-        raise ConfigError(f"refusing to write outside {out}")
     atomic_write_text(
         target, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     )
@@ -204,5 +284,7 @@ def export_file(
         "kept": len(rows),
         "dropped": dropped,
         "incomplete": incomplete,
+        "unreplayable": len(bad),
+        "stale_temps_removed": len(stale),
         "keep": keep,
     }

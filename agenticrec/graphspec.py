@@ -110,6 +110,8 @@ class GraphSpec:
         demo: context overrides of the short run of ``agenticrec demo``.
         replay_tools: ``RunRecord -> {name: tool}`` that replay re-executes.
         tool_schemas: ``() -> [OpenAI tool schema]`` for exported data.
+        evidence: ``(tool name, result) -> [sentence]``: how the graph turns a
+            tool result into the text its agents read; replay re-derives it.
         prepare: ``ctx -> None`` run once before the graph (compile caches).
     """
 
@@ -127,6 +129,7 @@ class GraphSpec:
     demo: Mapping[str, Any] = field(default_factory=dict)
     replay_tools: Callable[[Any], Mapping[str, Any]] | None = None
     tool_schemas: Callable[[], list[dict[str, Any]]] | None = None
+    evidence: Callable[[str, Any], list[str]] | None = None
     prepare: Callable[[Any], None] | None = None
 
     def build_graph(self, **kw: Any) -> Any:

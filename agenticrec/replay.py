@@ -1,10 +1,17 @@
 """Replay: re-execute every recorded tool call and report what changed.
 
 A trajectory step of a tool-executing node carries ``tool_results``: the tool
-name, its arguments and the result it returned. Replaying calls each tool
-again with the same arguments on data rebuilt from the run header (dataset,
-protocol, seed) and compares the JSON results exactly, so a changed kernel,
-dataset or tool shows up as the precise run, step and field that differ.
+name, its arguments, the result it returned and the evidence text the graph
+derived from it. Replaying first checks that the data rebuilt from the run
+header (dataset, protocol, seed) has the fingerprint the run recorded (a
+mismatch is reported once, as the run's difference, before any call), then
+calls each tool again with the same arguments and compares the JSON results
+exactly, then re-derives the evidence from the replayed result with the
+graph's own translation (``GraphSpec.evidence``) and compares it with the
+recorded evidence and with the tool message the agents read. A changed
+kernel, dataset, tool or edited evidence sentence shows up as the precise
+run, step and field that differ; :func:`agenticrec.export.export_file`
+refuses runs that do not replay.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ class Difference:
     fields: list[str]
     recorded: Any
     replayed: Any
+    kind: str = "result"
+    """``result``, ``evidence``, ``message`` (the tool message text) or
+    ``dataset`` (the fingerprint; ``step_id``/``call_id`` are empty)."""
 
 
 @dataclass
@@ -48,6 +58,11 @@ class ReplayReport:
     def ok(self) -> bool:
         return not self.differences
 
+    @property
+    def failed_runs(self) -> set[str]:
+        """Runs with at least one difference."""
+        return {d.run_id for d in self.differences}
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "runs": self.runs,
@@ -59,7 +74,13 @@ class ReplayReport:
                     "step_id": d.step_id,
                     "call_id": d.call_id,
                     "tool": d.tool,
+                    "kind": d.kind,
                     "fields": d.fields,
+                    **(
+                        {"recorded": d.recorded, "replayed": d.replayed}
+                        if d.kind == "dataset"
+                        else {}
+                    ),
                 }
                 for d in self.differences
             ],
@@ -95,12 +116,38 @@ def graph_tools(header: RunRecord) -> Mapping[str, BaseTool]:
     return hook(header)
 
 
+def _spec(header: RunRecord):
+    from agenticrec.graphspec import load_graphs
+
+    return load_graphs().get(header.graph)
+
+
+def current_fingerprint(header: RunRecord) -> str | None:
+    """The fingerprint of the data the run's tools are rebuilt on now."""
+    spec = _spec(header)
+    if spec is None:
+        return None
+    from dataclasses import fields as dc_fields
+
+    names = {f.name for f in dc_fields(spec.context)}
+    ctx = spec.context(**{k: v for k, v in header.context.items() if k in names})
+    return spec.dataset(ctx).get("fingerprint")
+
+
+def _tool_texts(step) -> dict[str, str]:
+    return {
+        m.get("tool_call_id", ""): m.get("content", "")
+        for m in step.messages
+        if m.get("role") == "tool"
+    }
+
+
 def replay_file(
     path: str | Path, *, resolver: ToolResolver = graph_tools
 ) -> ReplayReport:
     """Re-execute each recorded tool call of every run in ``path``."""
     report = ReplayReport()
-    cache: dict[str, Mapping[str, BaseTool]] = {}
+    cache: dict[str, Any] = {}
     for run_id, traj in read_trajectories(path).items():
         report.runs += 1
         key = json.dumps(
@@ -109,10 +156,34 @@ def replay_file(
             default=str,
         )
         if key not in cache:
-            cache[key] = resolver(traj.header)
-        tools = cache[key]
+            spec = _spec(traj.header)
+            recorded_fp = traj.header.dataset.get("fingerprint")
+            now_fp = current_fingerprint(traj.header) if recorded_fp else None
+            cache[key] = (
+                None
+                if now_fp is not None and now_fp != recorded_fp
+                else resolver(traj.header),
+                (recorded_fp, now_fp),
+                spec.evidence if spec is not None else None,
+            )
+        tools, (recorded_fp, now_fp), evidence = cache[key]
+        if tools is None:
+            report.differences.append(
+                Difference(
+                    run_id,
+                    "",
+                    "",
+                    "",
+                    ["dataset.fingerprint"],
+                    recorded_fp,
+                    now_fp,
+                    kind="dataset",
+                )
+            )
+            continue
         for step in traj.steps:
-            for call in step.tool_results:
+            texts = _tool_texts(step)
+            for i, call in enumerate(step.tool_results):
                 report.calls += 1
                 tool = tools.get(call["name"])
                 try:
@@ -122,16 +193,53 @@ def replay_file(
                 except Exception as exc:  # noqa: BLE001 - a failed replay is a diff
                     again = {"error": f"{type(exc).__name__}: {exc}"}
                 recorded = _norm(call.get("result"))
+                cid = call.get("id", "")
                 if again != recorded:
                     report.differences.append(
                         Difference(
                             run_id,
                             step.step_id,
-                            call.get("id", ""),
+                            cid,
                             call["name"],
                             _diff_fields(recorded, again),
                             recorded,
                             again,
+                        )
+                    )
+                    continue
+                if evidence is None or "error" in again:
+                    continue
+                derived = list(evidence(call["name"], again))
+                had = list(call.get("evidence", []))
+                if had != derived:
+                    bad = [
+                        f"tool_results[{i}].evidence[{j}]"
+                        for j in range(max(len(had), len(derived)))
+                        if j >= len(had) or j >= len(derived) or had[j] != derived[j]
+                    ]
+                    report.differences.append(
+                        Difference(
+                            run_id,
+                            step.step_id,
+                            cid,
+                            call["name"],
+                            bad,
+                            had,
+                            derived,
+                            kind="evidence",
+                        )
+                    )
+                elif cid in texts and texts[cid] != "\n".join(derived):
+                    report.differences.append(
+                        Difference(
+                            run_id,
+                            step.step_id,
+                            cid,
+                            call["name"],
+                            [f"messages[tool_call_id={cid}].content"],
+                            texts[cid],
+                            "\n".join(derived),
+                            kind="message",
                         )
                     )
     return report

@@ -10,6 +10,7 @@ import numpy as np
 from agenticrec.errors import DataValidationError
 from agenticrec.graphs._runtime import policy_counts
 from agenticrec.graphs._teacher_workspace import workspace
+from agenticrec.graphs.evidence import translate
 from agenticrec.graphs.teacher import GRAPH_NAME, TeacherContext
 from agenticrec.graphspec import GraphSpec, Report, RunResult
 from agenticrec.tools import baselines
@@ -145,4 +146,5 @@ spec = GraphSpec(
     demo={"users": 30},
     replay_tools=replay_tools,
     tool_schemas=tool_schemas,
+    evidence=translate,
 )
