@@ -134,7 +134,7 @@ def rule_section(data: str) -> None:
     assert r.metrics == r2.metrics == r3.metrics, "same seed, same report"
 
 
-def _llm_rows(base_url: str, model: str, levels, users_of, timeout_s: float):
+def _llm_rows(base_url: str, model: str, levels, users_of, timeout_s: float, **kw):
     rows = []
     for c in levels:
         ctx = TeacherContext(
@@ -145,7 +145,7 @@ def _llm_rows(base_url: str, model: str, levels, users_of, timeout_s: float):
             llm_max_retries=0,
             llm_timeout_s=timeout_s,
             max_reflections=0,
-            structured_output="json_mode",
+            **kw,
         )
         r = run("teacher", ctx)
         by = sum(sum(v.values()) for v in r.policies.values())
