@@ -55,6 +55,32 @@ class DataWorkspace:
         validation per user, oldest first (what predicting test may see)."""
         return self.split.history("test")
 
+    def require_evaluable(self, graph: str) -> np.ndarray:
+        """The users with a held-out test item, or a clear error saying why
+        no user of this dataset can be evaluated.
+
+        Raises:
+            DataValidationError: no user has a test item.
+        """
+        users, _ = self.split.targets("test")
+        if users.size:
+            return users
+        from agenticrec.errors import DataValidationError
+
+        ds = self.dataset
+        per_user = np.bincount(ds.users, minlength=ds.n_users) if ds.n_users else []
+        most = int(np.max(per_user)) if len(per_user) else 0
+        why = (
+            f"the catalogue has {ds.n_items} item(s)"
+            if ds.n_items < 2
+            else f"every user has at most {most} interaction(s)"
+        )
+        raise DataValidationError(
+            f"{graph}: no user of {self.name} can be evaluated: {why}; leave-one-"
+            "out needs users with at least 3 interactions (train, validation, "
+            "test) and a catalogue of at least 2 items"
+        )
+
     def graph(self) -> InteractionGraph:
         """The user-item graph of the visible interactions (built once)."""
         with self._lock:

@@ -185,12 +185,22 @@ def load_constraints(path: str | Path) -> tuple[ConstraintSpec, ...]:
             names the file and the offending entry).
     """
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"constraint file {p} is a folder; pass a JSON file")
     try:
         raw = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"constraint file {p} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{p}: not UTF-8 text (byte {exc.start}); constraint files are JSON"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"constraint file {p} cannot be read ({exc})") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{p}: not valid JSON ({exc})") from None
+        raise ConfigError(
+            f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})"
+        ) from None
     if isinstance(raw, list):
         raw = {"constraints": raw}
     try:

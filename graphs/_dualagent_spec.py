@@ -11,6 +11,7 @@ from agenticrec.graphs._dualagent_scoring import list_baselines
 from agenticrec.graphs._runtime import policy_counts
 from agenticrec.graphs.dualagent import GRAPH_NAME, DualAgentContext, workspace
 from agenticrec.graphspec import GraphSpec, Report, RunResult
+from agenticrec.workspace import data_workspace
 
 __all__ = ["DualAgentReport", "enable_compile_cache", "spec"]
 
@@ -95,6 +96,7 @@ def make_input(ctx: DualAgentContext) -> dict[str, Any]:
     """The first ``ctx.users`` evaluable users (all for 0); their batch is
     built here, so bad constraints or a batch too large for the device's
     memory fail before the graph starts."""
+    data_workspace(ctx.data).require_evaluable("dualagent")
     ws = ctx.ws()
     users = [int(u) for u in ws.users[: ctx.users or len(ws.users)]]
     workspace(ctx, users)

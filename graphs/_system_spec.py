@@ -13,6 +13,7 @@ from agenticrec.graphs._runtime import policy_counts
 from agenticrec.graphs.system import GRAPH_NAME, SystemContext
 from agenticrec.graphspec import GraphSpec, Report, RunResult
 from agenticrec.tools.pipeline import PipelineConfig
+from agenticrec.workspace import data_workspace
 
 __all__ = ["FinalReport", "RoundReport", "SystemReport", "spec"]
 
@@ -104,6 +105,7 @@ _ROUND_KEYS = (
 
 
 def make_input(ctx: SystemContext) -> dict[str, Any]:
+    data_workspace(ctx.data).require_evaluable("system")
     ctx.ws()  # build the pipelines here: part of the run's setup time
     return {"rounds": ctx.rounds}
 

@@ -15,6 +15,7 @@ from agenticrec.graphs.teacher import GRAPH_NAME, TeacherContext
 from agenticrec.graphspec import GraphSpec, Report, RunResult
 from agenticrec.tools import baselines
 from agenticrec.tools.metrics import rank_of_target, summarize
+from agenticrec.workspace import data_workspace
 
 __all__ = ["TeacherReport", "spec"]
 
@@ -41,12 +42,11 @@ class TeacherReport(Report):
 
 
 def make_input(ctx: TeacherContext) -> dict[str, Any]:
+    data_workspace(ctx.data).require_evaluable("teacher")
     ws = ctx.ws()
     if ws.users.size == 0:
         raise DataValidationError(
-            f"no user of {ctx.data} can be evaluated under {ctx.protocol}: a user "
-            "needs at least 3 interactions (train, validation and test item) and "
-            "the catalogue at least 2 items"
+            f"teacher: no user of {ctx.data} has candidates under {ctx.protocol}"
         )
     n = ctx.users or ws.users.size
     return {"users": [int(u) for u in ws.users[:n]]}
