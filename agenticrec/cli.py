@@ -154,7 +154,11 @@ def demo(
             found = {"summary": f"failed: {exc}", "error": str(exc)}
         report["graphs"][name] = found
         if not as_json:
-            console.print(f"[bold]{name}[/]: {found['summary']}", highlight=False)
+            from rich.markup import escape
+
+            console.print(
+                f"[bold]{name}[/]: {escape(found['summary'])}", highlight=False
+            )
     if as_json:
         emit_report(report, as_json=True)
     if failed:
@@ -325,11 +329,7 @@ def main() -> None:
         raise SystemExit(2) from None
     except click.UsageError as exc:  # wrong type, unknown option: one line
         where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
-        stderr.print(
-            f"[bold red]error:[/] {where}{exc.format_message()}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _say("error", where + exc.format_message())
         raise SystemExit(2) from None
     except typer.Abort:
         stderr.print("aborted")
@@ -337,19 +337,25 @@ def main() -> None:
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except AgenticRecError as exc:
-        stderr.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        _say("error", str(exc))
         raise SystemExit(2) from None
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # noqa: BLE001 - the one place runtime failures end
         if debug():
             raise
-        stderr.print(
-            f"[bold red]failed:[/] {type(exc).__name__}: {exc}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _say("failed", f"{type(exc).__name__}: {exc}")
         raise SystemExit(1) from None
+
+
+def _say(label: str, text: str) -> None:
+    """One line on stderr; the text is data (escaped, never rich markup)."""
+    from rich.markup import escape
+
+    line = " ".join(text.split())
+    stderr.print(
+        f"[bold red]{label}:[/] {escape(line)}", highlight=False, soft_wrap=True
+    )
 
 
 if __name__ == "__main__":

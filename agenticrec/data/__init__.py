@@ -25,7 +25,14 @@ Rules every loader follows (counts land in `Dataset.report`):
   metadata; catalog items nobody touched stay in the catalog;
 * users listed in a user file without interactions are counted, not indexed;
 * a malformed row raises `agenticrec.errors.DataFormatError` naming the file,
-  line and field.
+  line and field; so does an empty, unreadable or missing file, or a folder
+  where a file is expected (no ``csv``, decoding or OS error escapes raw);
+* text files may end lines in LF, CRLF or CR (old Mac exports are read, not
+  refused); an explicit ``format=`` wins over detection.
+
+A dataset can load yet leave nothing to evaluate (every user has one
+interaction, a single-item catalogue): check a split with `require_evaluable`
+before scoring it (`Split.n_evaluable` counts the users it can score).
 """
 
 from ._cache import cache_dir
@@ -39,6 +46,7 @@ from ._splits import (
     implicit,
     k_core,
     leave_one_out,
+    require_evaluable,
     sample_candidates,
     sample_negatives,
     split_users,
@@ -61,6 +69,7 @@ __all__ = [
     "k_core",
     "leave_one_out",
     "load",
+    "require_evaluable",
     "sample_candidates",
     "sample_negatives",
     "search_dirs",

@@ -7,6 +7,12 @@ a second kept in millisecond order. Metadata gives ``title``, ``categories``
 (falling back to ``main_category`` when empty), ``store`` (the brand), text from
 ``features`` and ``description``, and the release year from
 ``details["Date First Available"]`` when present.
+
+Lines end in LF or CRLF (a file with CRs and no LF is read as CR-terminated).
+A malformed line, a timestamp outside int64, a non-finite rating (``NaN``), an
+empty or corrupt (gzip) file raises `DataFormatError` naming the file and,
+where there is one, the line and key. A reviews file given explicitly
+(``load(path, format="amazon2023")``) is read whatever its name.
 """
 
 from __future__ import annotations
@@ -14,18 +20,21 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from agenticrec.errors import DataFormatError
 
 from ._dataset import UNKNOWN_YEAR, RawData
-from ._io import Source
+from ._io import Source, one_line
 
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 
@@ -77,7 +86,8 @@ def _stem(path: Path) -> str:
 
 
 def find(root: Path, hint: Path | None = None) -> dict[str, Path]:
-    files = sorted(p for p in root.iterdir() if p.is_file() and ".json" in p.name)
+    # Folders too: one in a file's place is then named by read_source.
+    files = sorted(p for p in root.iterdir() if ".json" in p.name)
     if hint is not None and hint.is_file():
         stem = _stem(hint).removeprefix("meta_")
     else:
@@ -95,24 +105,36 @@ def find(root: Path, hint: Path | None = None) -> dict[str, Path]:
             found["ratings"] = p
         elif _stem(p) == f"meta_{stem}":
             found["items"] = p
+    if hint is not None and hint.is_file() and hint not in found.values():
+        found["ratings"] = hint  # named explicitly, whatever its suffix
     return found
 
 
 def _text(src: Source) -> bytes:
     if src.path.name.endswith(".gz"):
         try:
-            return gzip.decompress(src.data)
-        except (OSError, EOFError) as exc:
+            data = gzip.decompress(src.data)
+        except (OSError, EOFError, zlib.error) as exc:
             raise DataFormatError(
-                f"not a readable gzip file: {exc}", path=src.path
+                f"not a readable gzip file: {one_line(exc)}", path=src.path
             ) from exc
-    return src.data
+    else:
+        data = src.data
+    if b"\n" not in data and b"\r" in data:
+        data = data.replace(b"\r", b"\n")
+    return data.removeprefix(b"\xef\xbb\xbf")
 
 
 def _read_jsonl(
     src: Source, schema: pa.Schema, types: dict[str, Any], required: tuple[str, ...]
 ) -> pa.Table:
     data = _text(src)
+    if not data.strip():
+        raise DataFormatError(
+            "the file is empty; expected one JSON object per line",
+            path=src.path,
+            line=1,
+        )
     try:
         table = pajson.read_json(
             io.BytesIO(data),
@@ -121,13 +143,22 @@ def _read_jsonl(
                 explicit_schema=schema, unexpected_field_behavior="ignore"
             ),
         )
-    except pa.ArrowInvalid as exc:
+    except (pa.ArrowException, ValueError) as exc:
         _locate(src, data, types, required)
-        raise DataFormatError(f"cannot parse: {exc}", path=src.path) from exc
+        raise DataFormatError(f"cannot parse: {one_line(exc)}", path=src.path) from exc
     if any(table.column(c).null_count for c in required):
         _locate(src, data, types, required)
         raise DataFormatError(f"a row lacks one of {list(required)}", path=src.path)
+    floats = [c for c in table.column_names if pa.types.is_floating(table[c].type)]
+    if any(not _all_finite(table.column(c)) for c in floats):
+        _locate(src, data, types, required)
+        raise DataFormatError("a non-finite number (NaN or Infinity)", path=src.path)
     return table
+
+
+def _all_finite(column: pa.ChunkedArray) -> bool:
+    """No NaN or infinity (nulls, absent values, are allowed)."""
+    return pc.all(pc.is_finite(column)).as_py() is not False
 
 
 def _locate(
@@ -151,6 +182,10 @@ def _locate(
                 path=src.path,
                 line=lineno,
             ) from None
+        except (RecursionError, ValueError) as exc:  # too deep, 4300+ digit ints
+            raise DataFormatError(
+                f"unreadable JSON: {one_line(exc)}", path=src.path, line=lineno
+            ) from None
         if not isinstance(record, dict):
             raise DataFormatError("expected a JSON object", path=src.path, line=lineno)
         for key in required:
@@ -165,6 +200,20 @@ def _locate(
             ):
                 raise DataFormatError(
                     f"unexpected {type(value).__name__} {value!r:.40}",
+                    path=src.path,
+                    line=lineno,
+                    field=key,
+                )
+            if isinstance(value, int) and not -(2**63) <= value < 2**63:
+                raise DataFormatError(
+                    f"integer {str(value)[:40]} does not fit in 64 bits",
+                    path=src.path,
+                    line=lineno,
+                    field=key,
+                )
+            if isinstance(value, float) and not math.isfinite(value):
+                raise DataFormatError(
+                    f"expected a finite number, found {value!r}",
                     path=src.path,
                     line=lineno,
                     field=key,

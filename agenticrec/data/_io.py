@@ -158,14 +158,12 @@ def parse_int(value: str, src: Source, line: int | None, field: str | None) -> i
             line=line,
             field=field,
         )
-    number = int(text)
+    number = _to_int(text, 10)
     _check_range(number, value, src, line, field)
     return number
 
 
-def parse_number(
-    value: str, src: Source, line: int | None, field: str | None
-) -> float:
+def parse_number(value: str, src: Source, line: int | None, field: str | None) -> float:
     """A finite decimal number (``1``, ``-2.5``, ``1e9``).
 
     Raises:
@@ -183,13 +181,24 @@ def parse_number(
     return number
 
 
+def _to_int(text: str, base: int) -> int:
+    """``int(text, base)``, but any value of over 40 significant digits is read
+    as 2**64 (out of range) instead of parsed (Python refuses 4300+ digits)."""
+    digits = text.lstrip("+-")
+    if base == 16:
+        digits = digits[2:]
+    if len(digits.lstrip("0")) > 40:
+        return 2**64
+    return int(text, base)
+
+
 def _check_range(
     number: int, value: str, src: Source, line: int | None, field: str | None
 ) -> None:
     if not _INT64[0] <= number <= _INT64[1]:
         raise DataFormatError(
-            f"integer {value.strip()[:40]} does not fit in 64 bits "
-            f"({_INT64[0]}..{_INT64[1]}); ids and timestamps must",
+            f"integer {value.strip()[:40]} is outside the 64-bit range "
+            f"{_INT64[0]}..{_INT64[1]}",
             path=src.path,
             line=line,
             field=field,
@@ -269,6 +278,13 @@ def read_table(
                 field=missing[0],
             )
     assert all_names is not None
+    if not header and not data.strip():
+        raise DataFormatError(
+            f"the file is empty (expected {delimiter!r}-separated rows of "
+            f"{', '.join(all_names)})",
+            path=src.path,
+            line=1,
+        )
     arrow_type = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
     try:
         table = pacsv.read_csv(
@@ -292,7 +308,9 @@ def read_table(
             ),
         )
     except (pa.ArrowException, UnicodeError, ValueError) as exc:
-        _locate(src, text_data, columns, all_names, delimiter, header, encoding, quoting)
+        _locate(
+            src, text_data, columns, all_names, delimiter, header, encoding, quoting
+        )
         raise DataFormatError(f"cannot parse: {one_line(exc)}", path=src.path) from exc
     out: dict[str, np.ndarray | list[str]] = {}
     for col in columns:
@@ -423,7 +441,8 @@ def _check_int(value: str, src: Source, line: int, field: str) -> None:
             field=field,
         )
     hexadecimal = text[:2] in ("0x", "0X")
-    _check_range(int(text, 16 if hexadecimal else 10), value, src, line, field)
+    number = _to_int(text, 16 if hexadecimal else 10)
+    _check_range(number, value, src, line, field)
 
 
 def _check_float(value: str, src: Source, line: int, field: str) -> None:

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Literal, get_args
 
-from agenticrec.errors import ConfigError, DataFormatError, DataValidationError
+import pyarrow as pa
+
+from agenticrec.errors import (
+    AgenticRecError,
+    ConfigError,
+    DataFormatError,
+    DataValidationError,
+)
 
 from . import _amazon, _cache, _movielens, _recbole
 from ._dataset import Dataset, RawData, build
-from ._io import Source, read_source
+from ._io import Source, one_line, read_source
 
 Format = Literal[
     "ml-100k", "ml-1m", "movielens-csv", "parquet", "recbole", "amazon2023"
@@ -40,18 +49,30 @@ class _Loader:
     """Roles of which at least one must be found."""
 
 
+def _named(find: Callable[[Path], dict[str, Path]]):
+    """A finder by fixed file names that also takes the file the caller named:
+    when that file is none of the ones found (another name, or one of several
+    ``*.parquet``), it is the ratings file."""
+
+    def found(root: Path, hint: Path | None) -> dict[str, Path]:
+        files = find(root)
+        if hint is not None and hint not in files.values():
+            files["ratings"] = hint
+        return files
+
+    return found
+
+
 _LOADERS: dict[str, _Loader] = {
     "ml-100k": _Loader(
-        lambda r, h: _movielens.find_ml100k(r), _movielens.parse_ml100k, ("ratings",)
+        _named(_movielens.find_ml100k), _movielens.parse_ml100k, ("ratings",)
     ),
-    "ml-1m": _Loader(
-        lambda r, h: _movielens.find_ml1m(r), _movielens.parse_ml1m, ("ratings",)
-    ),
+    "ml-1m": _Loader(_named(_movielens.find_ml1m), _movielens.parse_ml1m, ("ratings",)),
     "movielens-csv": _Loader(
-        lambda r, h: _movielens.find_csv(r), _movielens.parse_csv, ("ratings",)
+        _named(_movielens.find_csv), _movielens.parse_csv, ("ratings",)
     ),
     "parquet": _Loader(
-        lambda r, h: _movielens.find_parquet(r), _movielens.parse_parquet, ("ratings",)
+        _named(_movielens.find_parquet), _movielens.parse_parquet, ("ratings",)
     ),
     "recbole": _Loader(_recbole.find, _recbole.parse, ("test", "inter")),
     "amazon2023": _Loader(_amazon.find, _amazon.parse, ("ratings",)),
@@ -114,7 +135,11 @@ def load(
         format: one of `FORMATS`; detected from the file names when ``None``:
             ``u.data`` ml-100k, ``ratings.dat`` ml-1m, ``ratings.csv``
             movielens-csv, ``*.parquet`` parquet, ``*.inter`` recbole,
-            ``*.jsonl[.gz]`` amazon2023.
+            ``*.jsonl[.gz]`` amazon2023. A format given wins over detection:
+            no detection runs, and a file path given with it is read as that
+            format's interaction file whatever its name (``load("my.txt",
+            format="movielens-csv")``); with a folder, that format's usual file
+            names are looked up in it.
         cache: read and write the binary cache (see `cache_dir`).
         full_history: RecBole sequences only: rebuild histories capped at 50 items
             from the train rows (by default the test rows are taken as they are,
@@ -122,7 +147,11 @@ def load(
 
     Raises:
         ConfigError: unknown name or format.
-        DataFormatError: a file is malformed (names file, line and field).
+        DataFormatError: a file is malformed, empty, a folder or unreadable
+            (names the file and, where known, the line and field). Text files
+            may end lines with LF, CRLF or CR (old Mac exports): see each
+            loader module. No ``csv.Error``, ``UnicodeDecodeError``,
+            ``OSError`` or ``ValueError`` from reading escapes as such.
         DataValidationError: the source parses but holds no interactions.
     """
     if format is not None and format not in _LOADERS:
@@ -135,13 +164,22 @@ def load(
     return _load_path(_resolve(name_or_path), format, cache, full_history, source=None)
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError as exc:  # e.g. a parent folder that cannot be searched
+        raise DataFormatError(
+            f"cannot look up: {exc.strerror or one_line(exc)}", path=path
+        ) from exc
+
+
 def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
     path = Path(name_or_path).expanduser()
-    if path.exists():
+    if _exists(path):
         return path
     if not path.is_absolute() and len(path.parts) == 1:
         for directory in search_dirs():
-            if (directory / path).exists():
+            if _exists(directory / path):
                 return directory / path
     raise ConfigError(
         f"no dataset at {str(name_or_path)!r}: not a path, and no folder of that name "
@@ -166,11 +204,13 @@ def detect(path: Path) -> tuple[Format, Path, Path | None]:
             )
         return fmt, path.parent, path  # type: ignore[return-value]
     if not path.is_dir():
-        raise DataFormatError("not a file or folder", path=path)
+        raise DataFormatError("not a regular file or folder", path=path)
+    # exists(), not is_file(): a folder in a data file's place is then reported
+    # by the reader as such, not as "no known data files".
     checks: list[tuple[Format, Callable[[], bool]]] = [
-        ("ml-100k", lambda: (path / "u.data").is_file()),
-        ("movielens-csv", lambda: (path / "ratings.csv").is_file()),
-        ("ml-1m", lambda: (path / "ratings.dat").is_file()),
+        ("ml-100k", lambda: (path / "u.data").exists()),
+        ("movielens-csv", lambda: (path / "ratings.csv").exists()),
+        ("ml-1m", lambda: (path / "ratings.dat").exists()),
         ("parquet", lambda: any(path.glob("*.parquet"))),
         ("recbole", lambda: any(path.glob("*.inter"))),
         (
@@ -181,6 +221,11 @@ def detect(path: Path) -> tuple[Format, Path, Path | None]:
     for fmt, present in checks:
         if present():
             return fmt, path, None
+    if path.name in _BY_FILE_NAME or path.name.endswith(tuple(_BY_SUFFIX)):
+        raise DataFormatError(
+            "is a folder, but its name is a data file's; expected that file here",
+            path=path,
+        )
     raise DataFormatError(
         "no known data files here: expected u.data, ratings.csv, ratings.dat, "
         "*.parquet, *.inter or *.jsonl",
@@ -196,15 +241,19 @@ def _load_path(
     *,
     source: str | None,
 ) -> Dataset:
-    fmt, root, hint = detect(path)
-    if format is not None:
-        fmt = format
-    if full_history and fmt != "recbole":
-        raise ConfigError(
-            f"full_history applies to RecBole sequences only, not to format {fmt!r}"
-        )
-    loader = _LOADERS[fmt]
-    files = loader.find(root, hint)
+    try:
+        fmt, root, hint = _where(path, format)
+        if full_history and fmt != "recbole":
+            raise ConfigError(
+                f"full_history applies to RecBole sequences only, not to format {fmt!r}"
+            )
+        loader = _LOADERS[fmt]
+        files = loader.find(root, hint)
+    except OSError as exc:  # a folder that cannot be listed, a file that vanished
+        raise DataFormatError(
+            f"cannot read: {exc.strerror or one_line(exc)}",
+            path=exc.filename or path,
+        ) from exc
     if not any(role in files for role in loader.required):
         raise DataFormatError(
             f"no {fmt} interaction file found (looked for {list(loader.required)})",
@@ -224,10 +273,25 @@ def _load_path(
         hit = _cache.read(target, key)
         if hit is not None:
             return hit
-    raw = loader.parse(sources, **options)
-    dataset = build(
-        raw, name=name, format=fmt, source=source or str(root), fingerprint=fingerprint
-    )
+    main = sources[_interaction_role(sources, loader)].path
+    try:
+        raw = loader.parse(sources, **options)
+        dataset = build(
+            raw,
+            name=name,
+            format=fmt,
+            source=source or str(root),
+            fingerprint=fingerprint,
+        )
+    except AgenticRecError:
+        raise
+    except _READ_ERRORS as exc:
+        # The one net under every parser: a failure no parser anticipated still
+        # names the file (the interaction file: the parsers name any other).
+        raise DataFormatError(
+            f"cannot read as {fmt}: {type(exc).__name__}: {one_line(exc)}",
+            path=getattr(exc, "filename", None) or main,
+        ) from exc
     if dataset.n_interactions == 0:
         raise DataValidationError(
             f"{sources[_interaction_role(sources, loader)].path}: no interactions; the "
@@ -236,6 +300,31 @@ def _load_path(
     if cache:
         _cache.write(target, dataset, key)
     return dataset
+
+
+_READ_ERRORS = (
+    csv.Error,
+    UnicodeError,
+    ValueError,
+    OverflowError,
+    OSError,
+    EOFError,
+    zlib.error,
+    RecursionError,
+    pa.ArrowException,
+)
+"""What a malformed or unreadable file can raise from third-party parsing."""
+
+
+def _where(path: Path, format: Format | None) -> tuple[Format, Path, Path | None]:
+    """``(format, folder, file or None)``: detected, or as given (no detection)."""
+    if format is None:
+        return detect(path)
+    if path.is_file():
+        return format, path.parent, path
+    if path.is_dir():
+        return format, path, None
+    raise DataFormatError("not a regular file or folder", path=path)
 
 
 def _interaction_role(sources: dict[str, Source], loader: _Loader) -> str:

@@ -21,7 +21,15 @@ import pyarrow.parquet as pq
 from agenticrec.errors import DataFormatError
 
 from ._dataset import UNKNOWN_YEAR, RawData
-from ._io import Column, Source, first_line, parse_int, read_table, text_lines
+from ._io import (
+    Column,
+    Source,
+    first_line,
+    one_line,
+    parse_int,
+    read_table,
+    text_lines,
+)
 
 _YEAR_IN_TITLE = re.compile(r"\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$")
 
@@ -300,11 +308,13 @@ def parse_parquet(src: dict[str, Source]) -> RawData:
     Without a timestamp column the order is the file's row order. The catalog
     comes from ``movies.dat`` or ``movies.csv`` beside it."""
     ratings = src["ratings"]
+    if not ratings.data:
+        raise DataFormatError("the file is empty (0 bytes)", path=ratings.path)
     try:
         table = pq.read_table(pa.BufferReader(ratings.data))
     except (pa.ArrowException, OSError) as exc:
         raise DataFormatError(
-            f"not a readable parquet file: {exc}", path=ratings.path
+            f"not a readable parquet file: {one_line(exc)}", path=ratings.path
         ) from exc
     by_lower = {name.lower(): name for name in table.column_names}
 
@@ -391,7 +401,7 @@ def _number_column(
         values = pc.cast(column, target).to_numpy()
     except pa.ArrowException as exc:
         raise DataFormatError(
-            f"cannot read as {target}: {exc}", path=src.path, field=name
+            f"cannot read as {target}: {one_line(exc)}", path=src.path, field=name
         ) from exc
     if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
         row = int(np.flatnonzero(~np.isfinite(values))[0])
@@ -405,9 +415,7 @@ def _number_column(
 def _existing(root: Path, names: dict[str, str]) -> dict[str, Path]:
     # exists(), not is_file(): a folder or unreadable entry in a file's place is
     # then named by read_source ("is a folder; expected a file").
-    return {
-        role: root / name for role, name in names.items() if (root / name).exists()
-    }
+    return {role: root / name for role, name in names.items() if (root / name).exists()}
 
 
 def _first_field(src: Source, sep: str, encoding: str, field: str) -> np.ndarray:

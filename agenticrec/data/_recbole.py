@@ -66,12 +66,17 @@ _SUFFIXES = (
 def find(root: Path, hint: Path | None = None) -> dict[str, Path]:
     if hint is not None and hint.is_file() and not hint.name.endswith(_SUFFIXES):
         # Named explicitly with format="recbole": the file is the interactions.
+        # Companion files (.item2index, .text, ...) share its first name part.
         role = "test" if "item_id_list" in _first_line(hint) else "inter"
-        found = find(root, None) if any(root.glob("*.inter")) else {}
-        found.pop("test" if role == "inter" else "inter", None)
+        found = _companions(root, hint.name.split(".")[0])
+        found.pop("test", None)
+        found.pop("inter", None)
         found[role] = hint
         return found
-    prefix = _prefix(root, hint)
+    return _companions(root, _prefix(root, hint))
+
+
+def _companions(root: Path, prefix: str) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for role, suffix in (
         ("test", ".test.inter"),
@@ -151,6 +156,12 @@ def _index_file(src: Source) -> np.ndarray:
             )
         keys.append(parts[0])
         indices.append(parse_int(parts[1], src, lineno, "index"))
+    if not keys:
+        raise DataFormatError(
+            "the file is empty (expected 'raw_id<TAB>index' lines)",
+            path=src.path,
+            line=1,
+        )
     order = np.argsort(indices)
     if not np.array_equal(np.asarray(indices)[order], np.arange(len(indices))):
         raise DataFormatError(
@@ -183,6 +194,13 @@ def _lines(src: Source) -> list[str]:
 
 
 def _header(src: Source, lines: list[str], wanted: tuple[str, ...]) -> dict[str, int]:
+    if not lines or not lines[0].strip():
+        raise DataFormatError(
+            "empty header (expected tab-separated 'name:type' columns, e.g. "
+            f"{', '.join(f'{w}:token' for w in wanted)})",
+            path=src.path,
+            line=1,
+        )
     names = (
         [h.split(":")[0] for h in lines[0].rstrip("\r").split("\t")] if lines else []
     )

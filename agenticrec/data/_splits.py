@@ -6,6 +6,9 @@ Filters return new datasets (catalog and item ids unchanged, users renumbered):
 top of a split, `sample_candidates` builds the sampled-candidates protocol
 (target + N negatives the user never touched) and `split_users` partitions users
 into named groups (train / valid / test / online) for tuning.
+`require_evaluable` (or `Split.require_evaluable`) raises `DataValidationError`
+with the reason when a split leaves nothing to evaluate; `Split.n_evaluable`
+counts the users with a held-out row.
 """
 
 from __future__ import annotations
@@ -150,6 +153,21 @@ class Split:
         """``(users: int32[k], items: int32[k])`` held out in ``part``."""
         rows = self.rows(part)
         return self.dataset.users[rows], self.dataset.items[rows]
+
+    def n_evaluable(self, part: Part = "test") -> int:
+        """Users with a held-out row in ``part``: 0 means nothing can be scored
+        (e.g. every user has fewer than 3 interactions under leave-one-out)."""
+        return int(distinct(self.dataset.users[self.rows(part)]).size)
+
+    def require_evaluable(
+        self,
+        part: Part = "test",
+        *,
+        n_negatives: int | None = None,
+        pool: Pool = "interacted",
+    ) -> Split:
+        """This split, if ``part`` can be evaluated; see `require_evaluable`."""
+        return require_evaluable(self, part, n_negatives=n_negatives, pool=pool)
 
     def history(self, part: Part = "test") -> tuple[np.ndarray, np.ndarray]:
         """What a model may see when predicting ``part``, per user, CSR style.
@@ -377,6 +395,89 @@ def sample_candidates(
         items = rng.permuted(items, axis=1)
         target_pos = np.argmax(items == targets[:, None], axis=1).astype(np.int32)
     return Candidates(users=users, targets=targets, items=items, target_pos=target_pos)
+
+
+def require_evaluable(
+    split: Split,
+    part: Part = "test",
+    *,
+    n_negatives: int | None = None,
+    pool: Pool = "interacted",
+) -> Split:
+    """Check that ``part`` of ``split`` can be evaluated, and return ``split``.
+
+    A dataset can load and split cleanly yet leave nothing to evaluate; callers
+    (graphs, evals) call this before `sample_candidates` or ranking metrics to
+    fail with the reason instead of scoring zero users.
+
+    Args:
+        part: the held-out part to be scored.
+        n_negatives: when given, also check that every evaluated user has that
+            many untouched items in ``pool`` (what `sample_candidates` needs).
+        pool: ``"interacted"`` or ``"catalog"``, as in `sample_candidates`.
+
+    Raises:
+        DataValidationError: naming the dataset and every reason that applies:
+            no interactions, a catalogue (pool) of fewer than 2 items, no user
+            with a held-out row (under leave-one-out: every user has fewer than
+            3 interactions), too few untouched items for ``n_negatives``.
+    """
+    if pool not in ("interacted", "catalog"):
+        raise ConfigError(f"pool must be 'interacted' or 'catalog', got {pool!r}")
+    ds = split.dataset
+    after = split.report.get("filters") or []
+    after_text = f" after {', '.join(after)}" if after else ""
+    reasons: list[str] = []
+    if ds.n_interactions == 0:
+        reasons.append(f"no interactions{after_text}")
+    n_pool = ds.n_items if pool == "catalog" else int((ds.item_popularity() > 0).sum())
+    if ds.n_interactions and n_pool < 2:
+        where = "" if pool == "catalog" else " with interactions"
+        reasons.append(
+            f"the catalogue has {n_pool} item{'' if n_pool == 1 else 's'}{where}: "
+            "nothing to rank a held-out item against"
+        )
+    if ds.n_interactions and split.n_evaluable(part) == 0:
+        if split.protocol == "leave-one-out":
+            users = split.report.get("users", ds.n_users)
+            reasons.append(
+                f"every user has fewer than 3 interactions{after_text} "
+                f"({users} user{'' if users == 1 else 's'}), so none has a "
+                f"{part} item"
+            )
+        else:
+            reasons.append(f"the {part} part is empty")
+    if n_negatives is not None and not reasons:
+        users, _ = split.targets(part)
+        users = distinct(users.astype(np.int64))
+        available = _available(ds, users, pool, split.touched)
+        if available.min() < n_negatives:
+            worst = int(np.argmin(available))
+            reasons.append(
+                f"user {ds.user_ids[users[worst]].item()!r} has only "
+                f"{available[worst]} untouched items in the {pool} pool, fewer "
+                f"than the {n_negatives} negatives asked for"
+            )
+    if reasons:
+        raise DataValidationError(
+            f"dataset {ds.name!r} cannot be evaluated on {part!r}: "
+            + "; ".join(reasons)
+        )
+    return split
+
+
+def _available(
+    dataset: Dataset, users: np.ndarray, pool_kind: Pool, touched: np.ndarray
+) -> np.ndarray:
+    """``int64[m]``: items in the pool each user never touched."""
+    n_items = dataset.n_items
+    if pool_kind == "catalog":
+        in_pool = np.ones(n_items, dtype=bool)
+    else:
+        in_pool = dataset.item_popularity() > 0
+    key_users, key_items = np.divmod(touched, n_items)
+    used = np.bincount(key_users[in_pool[key_items]], minlength=dataset.n_users)
+    return int(in_pool.sum()) - used[users.astype(np.int64)]
 
 
 def sample_negatives(
