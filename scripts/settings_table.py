@@ -81,6 +81,25 @@ def render() -> str:
                 f"{('`' + m['env'] + '`') if m.get('env') else ''} | {desc} |"
             )
         lines.append("")
+    lines += [
+        "## Other commands",
+        "",
+        "| command | option | type | default | range |",
+        "|---|---|---|---|---|",
+        "| `agenticrec data info SOURCE` | `--format` | str | detected | "
+        "ml-100k \\| ml-1m \\| movielens-csv \\| parquet \\| recbole \\| "
+        "amazon2023 |",
+        "| `agenticrec export FILE` | `--format` | str | `sft` | "
+        "sft \\| openai \\| grpo \\| star |",
+        "| | `--out` | folder | `export` | a folder; writes stay inside it |",
+        "| | `--keep` | str | none | `hit@K`, 1 <= K |",
+        "| | `--skip-unreplayable` | bool | false | |",
+        "| `agenticrec replay FILE` | | | | |",
+        "| `agenticrec demo` | `--data` | str | `ml-latest-small` | a dataset |",
+        "| | `--seed` | int | 0 | 0 .. |",
+        "| `agenticrec graphs langgraph-json` | `--out` | file | stdout | |",
+        "",
+    ]
     return "\n".join(lines)
 
 
