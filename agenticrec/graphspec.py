@@ -31,6 +31,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "GraphSpec",
     "Report",
+    "ReportPart",
     "RunResult",
     "get_graph",
     "load_graphs",
@@ -39,24 +40,11 @@ __all__ = [
 ENTRY_POINT_GROUP = "agenticrec.graphs"
 
 
-class Report(BaseModel):
-    """Base of every graph's typed report; the JSON of ``--json``.
-
-    ``report["key"]`` reads a field like the JSON object it prints.
-    """
+class ReportPart(BaseModel):
+    """A typed part of a report; ``part["key"]`` reads a field like the JSON
+    object it prints."""
 
     model_config = ConfigDict(extra="forbid")
-
-    graph: str
-    status: str = "done"
-    """``done``, or ``awaiting_input`` while paused at an ``interrupt``."""
-    seed: int
-    thread_id: str | None = None
-    cached: bool = False
-    """True when a finished checkpointed thread returned its stored report."""
-    pending: Any = None
-    """The pending interrupt's value while ``status == "awaiting_input"``."""
-    timings: dict[str, float] = {}
 
     def __getitem__(self, key: str) -> Any:
         try:
@@ -69,6 +57,21 @@ class Report(BaseModel):
 
     def get(self, key: str, default: Any = None) -> Any:
         return getattr(self, key, default)
+
+
+class Report(ReportPart):
+    """Base of every graph's typed report; the JSON of ``--json``."""
+
+    graph: str
+    status: str = "done"
+    """``done``, or ``awaiting_input`` while paused at an ``interrupt``."""
+    seed: int
+    thread_id: str | None = None
+    cached: bool = False
+    """True when a finished checkpointed thread returned its stored report."""
+    pending: Any = None
+    """The pending interrupt's value while ``status == "awaiting_input"``."""
+    timings: dict[str, float] = {}
 
     def summary(self) -> str:
         """One line of what the run found (``agenticrec demo``)."""

@@ -6,34 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from agenticrec.graphs import _system_agents  # noqa: F401 - declares the agents
 from agenticrec.graphs._runtime import policy_counts
 from agenticrec.graphs.system import GRAPH_NAME, SystemContext
-from agenticrec.graphspec import GraphSpec, Report, RunResult
+from agenticrec.graphspec import GraphSpec, Report, ReportPart, RunResult
 from agenticrec.tools.pipeline import PipelineConfig
 from agenticrec.workspace import data_workspace
 
 __all__ = ["FinalReport", "RoundReport", "SystemReport", "spec"]
 
 
-class _Row(BaseModel):
-    """A nested part of the report; ``row["key"]`` reads a field."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    def __getitem__(self, key: str) -> Any:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
-
-    def __contains__(self, key: str) -> bool:
-        return key in type(self).model_fields
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
+_Row = ReportPart
 
 
 class RoundReport(_Row):
