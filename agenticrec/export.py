@@ -26,14 +26,18 @@ Nothing unvalidated becomes training data:
   ``skip_unreplayable=True`` (``--skip-unreplayable``), which skips and counts
   them.
 * **Model-written and data text is neutralised.** Rationales, reasons,
-  issues, tool arguments, evidence and the task's titles pass
+  issues, tool names, ids and arguments, evidence and the task's titles pass
   :func:`neutralise`: chat-template special tokens (``<|im_start|>``,
-  ``<|eot_id|>``, any ``<|...|>``, ``[INST]``, ``<s>``, ``</s>``) and the tags
+  ``<|im_end|>``, ``<|eot_id|>``, ``<|start_header_id|>``, any ``<|...|>``
+  or ``<｜...｜>``, ``[INST]``, ``<<SYS>>``, ``<s>``, ``</s>``) and the tags
   this module writes and the GRPO reward parses (``<recommend>``, ``<plan>``,
-  ``<tool_call>``, ``<tool_response>``, ``<reflection>``) get their angle
-  brackets replaced by ``‹``/``›`` (square brackets by ``［``/``］``), so no
+  ``<tool_call>``, ``<tool_response>``, ``<reflection>``, ``<think>`` and
+  their closers, with or without attributes) get their angle brackets
+  replaced by ``‹``/``›`` and square brackets by ``⟦``/``⟧`` (visible, and
+  not folded back by NFKC; fullwidth ``＜ ＞`` count as brackets too), so no
   row holds a live special token and the reward can only parse the export's
-  own final ``<recommend>``.
+  own final ``<recommend>``. Only the export's structural tags and the
+  graph's own system prompt stay as written.
 * A killed export leaves no half-written file; the next export removes the
   stale temp files of its own output (``.<format>.jsonl.*.tmp``). Files get
   the mode the umask gives.
@@ -57,28 +61,50 @@ Format = Literal["sft", "openai", "grpo", "star"]
 FORMATS: tuple[str, ...] = ("sft", "openai", "grpo", "star")
 
 
-_TAGS = "recommend|plan|tool_call|tool_response|reflection|think|answer"
+# Angle brackets, bars and square brackets as written, fullwidth or small
+# (a tokenizer that applies NFKC folds those back to ASCII).
+_LT, _GT, _BAR = "<\uff1c\ufe64", ">\uff1e\ufe65", "|\uff5c"
+_LSQ, _RSQ = r"\[\uff3b", r"\]\uff3d"
+_TAGS = (
+    "recommend|plan|tool_call|tool_response|reflection|think|answer|"
+    "function_call|start_of_turn|end_of_turn"
+)
 _CONTROL = re.compile(
-    r"<(\|[^<>|]{0,64}\|)>"  # <|im_start|>, <|eot_id|>, <|endoftext|>, ...
-    r"|<(/?s)>"  # <s>, </s>
-    rf"|<(/?\s*(?:{_TAGS})\b[^<>]{{0,64}})>"  # the STAR / reward tags
-    r"|\[(/?INST)\]",
+    # <|im_start|>, <|eot_id|>, <|endoftext|>, <｜begin▁of▁sentence｜>, ...
+    rf"[{_LT}][{_BAR}][^{_LT}{_GT}{_BAR}]{{0,64}}[{_BAR}][{_GT}]"
+    rf"|[{_LT}]/?(?:s|bos|eos|pad|unk)[{_GT}]"  # <s>, </s>, <eos>, ...
+    rf"|[{_LT}]{{2}}/?SYS[{_GT}]{{2}}"  # <<SYS>>, <</SYS>>
+    # the STAR / reward tags, with or without attributes
+    rf"|[{_LT}]\s*/?\s*(?:{_TAGS})\b[^{_LT}{_GT}]{{0,64}}[{_GT}]"
+    rf"|[{_LSQ}]/?(?:INST|SYS|SYSTEM_PROMPT|TOOL_CALLS|TOOL_RESULTS|"
+    rf"AVAILABLE_TOOLS)[{_RSQ}]",  # [INST], [/INST], Mistral's control tokens
     re.I,
+)
+# Visible, never parsed, and left alone by NFKC.
+_INERT = str.maketrans(
+    {
+        **dict.fromkeys("<\uff1c\ufe64", "\u2039"),  # ‹
+        **dict.fromkeys(">\uff1e\ufe65", "\u203a"),  # ›
+        **dict.fromkeys("[\uff3b", "\u27e6"),  # ⟦
+        **dict.fromkeys("]\uff3d", "\u27e7"),  # ⟧
+    }
 )
 
 
 def neutralise(text: str) -> str:
     """``text`` with chat-template control sequences and answer tags made
     inert (visible, never parsed): ``<|im_start|>`` -> ``‹|im_start|›``,
-    ``</recommend>`` -> ``‹/recommend›``, ``[INST]`` -> ``［INST］``."""
+    ``</recommend>`` -> ``‹/recommend›``, ``[INST]`` -> ``⟦INST⟧``.
 
-    def sub(m: re.Match) -> str:
-        if m.group(4) is not None:
-            return f"［{m.group(4)}］"
-        inner = next(g for g in m.groups()[:3] if g is not None)
-        return f"‹{inner}›"
-
-    return _CONTROL.sub(sub, text)
+    Ordinary text (``a < b``, ``[x]``, ``<recommendation>``) is kept. The
+    substitution repeats until nothing matches, so a sequence that only
+    becomes a tag once an inner one is neutralised (``<plan<|x|>>``) is caught.
+    """
+    while True:
+        out = _CONTROL.sub(lambda m: m.group(0).translate(_INERT), text)
+        if out == text:
+            return out
+        text = out
 
 
 def _clean(obj: Any) -> Any:
@@ -140,9 +166,9 @@ def _conversation(traj: Trajectory, *, string_args: bool) -> list[dict[str, Any]
                 args = _dump(c["args"]) if string_args else _clean(c["args"])
                 calls.append(
                     {
-                        "id": c["id"],
+                        "id": neutralise(str(c["id"])),
                         "type": "function",
-                        "function": {"name": c["name"], "arguments": args},
+                        "function": {"name": neutralise(c["name"]), "arguments": args},
                     }
                 )
             msgs.append({"role": "assistant", "content": "", "tool_calls": calls})
@@ -150,8 +176,8 @@ def _conversation(traj: Trajectory, *, string_args: bool) -> list[dict[str, Any]
                 msgs.append(
                     {
                         "role": "tool",
-                        "tool_call_id": c["id"],
-                        "name": c["name"],
+                        "tool_call_id": neutralise(str(c["id"])),
+                        "name": neutralise(c["name"]),
                         "content": neutralise("\n".join(c.get("evidence", []))),
                     }
                 )
@@ -180,6 +206,20 @@ def _final(traj: Trajectory) -> dict[str, Any]:
     if traj.end is None:
         raise ConfigError(f"run {traj.header.run_id} has no end record")
     return traj.end.metrics
+
+
+def _refusal(path: str | Path, replay: Any, shown: int = 5) -> str:
+    """One message naming the runs that do not replay and why (first diff)."""
+    first: dict[str, str] = {}
+    for d in replay.differences:
+        first.setdefault(d.run_id, d.message)
+    lines = list(first.values())
+    more = f"; and {len(lines) - shown} more" if len(lines) > shown else ""
+    return (
+        f"{path}: {len(lines)} run(s) do not replay, refusing to export them as "
+        f"training data: {'; '.join(lines[:shown])}{more} (agenticrec replay "
+        "shows every difference; --skip-unreplayable exports the other runs)"
+    )
 
 
 def export_file(
@@ -214,14 +254,7 @@ def export_file(
     replay = replay_file(path)
     bad = replay.failed_runs
     if bad and not skip_unreplayable:
-        first = next(d for d in replay.differences)
-        where = first.step_id or first.kind
-        raise TrajectoryError(
-            f"{path}: {len(bad)} run(s) do not replay (e.g. run {first.run_id}, "
-            f"{where}: {first.kind} {', '.join(first.fields)}); refusing to export "
-            "them as training data (agenticrec replay shows every difference; "
-            "--skip-unreplayable exports the others)"
-        )
+        raise TrajectoryError(_refusal(path, replay))
     rows: list[dict[str, Any]] = []
     dropped = incomplete = 0
     schemas: dict[str, list] = {}
@@ -285,6 +318,7 @@ def export_file(
         "dropped": dropped,
         "incomplete": incomplete,
         "unreplayable": len(bad),
+        "unreplayable_runs": sorted(bad),
         "stale_temps_removed": len(stale),
         "keep": keep,
     }

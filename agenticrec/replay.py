@@ -34,7 +34,8 @@ ToolResolver = Callable[[RunRecord], Mapping[str, BaseTool]]
 
 @dataclass(frozen=True)
 class Difference:
-    """One tool call whose replayed result differs from the recorded one."""
+    """One tool call whose replay differs from the record, or one run recorded
+    on other data than its tools are rebuilt on."""
 
     run_id: str
     step_id: str
@@ -46,6 +47,21 @@ class Difference:
     kind: str = "result"
     """``result``, ``evidence``, ``message`` (the tool message text) or
     ``dataset`` (the fingerprint; ``step_id``/``call_id`` are empty)."""
+
+    @property
+    def message(self) -> str:
+        """The difference as one line."""
+        if self.kind == "dataset":
+            return (
+                f"run {self.run_id}: recorded on data with fingerprint "
+                f"{self.recorded}, but the data its tools are rebuilt on now has "
+                f"fingerprint {self.replayed} (another dataset or changed files); "
+                "nothing was re-executed"
+            )
+        return (
+            f"run {self.run_id}, step {self.step_id}, call {self.call_id} "
+            f"({self.tool}): {self.kind} differs at {', '.join(self.fields)}"
+        )
 
 
 @dataclass
@@ -64,10 +80,15 @@ class ReplayReport:
         return {d.run_id for d in self.differences}
 
     def as_dict(self) -> dict[str, Any]:
+        differing = {
+            (d.run_id, d.step_id, d.call_id)
+            for d in self.differences
+            if d.kind != "dataset"
+        }
         return {
             "runs": self.runs,
             "calls": self.calls,
-            "identical": self.calls - len(self.differences),
+            "identical": self.calls - len(differing),
             "differences": [
                 {
                     "run_id": d.run_id,
@@ -76,6 +97,7 @@ class ReplayReport:
                     "tool": d.tool,
                     "kind": d.kind,
                     "fields": d.fields,
+                    "message": d.message,
                     **(
                         {"recorded": d.recorded, "replayed": d.replayed}
                         if d.kind == "dataset"
@@ -123,21 +145,30 @@ def _spec(header: RunRecord):
 
 
 def current_fingerprint(header: RunRecord) -> str | None:
-    """The fingerprint of the data the run's tools are rebuilt on now."""
-    spec = _spec(header)
-    if spec is None:
-        return None
+    """The fingerprint of the data the run's tools are rebuilt on now
+    (``None`` when the graph is unknown or has no dataclass context)."""
     from dataclasses import fields as dc_fields
+    from dataclasses import is_dataclass
 
+    spec = _spec(header)
+    if spec is None or not is_dataclass(spec.context):
+        return None
     names = {f.name for f in dc_fields(spec.context)}
     ctx = spec.context(**{k: v for k, v in header.context.items() if k in names})
-    return spec.dataset(ctx).get("fingerprint")
+    fp = spec.dataset(ctx).get("fingerprint")
+    return None if fp is None else str(fp)
 
 
-def _tool_texts(step) -> dict[str, str]:
+def _is_error(result: Any) -> bool:
+    """A failed call as graphs record it: ``{"error": "<Type>: <message>"}``."""
+    return isinstance(result, dict) and set(result) == {"error"}
+
+
+def _tool_texts(step) -> dict[str, tuple[int, str]]:
+    """``tool_call_id -> (index in messages, text)`` of the step's tool messages."""
     return {
-        m.get("tool_call_id", ""): m.get("content", "")
-        for m in step.messages
+        m.get("tool_call_id", ""): (k, m.get("content", ""))
+        for k, m in enumerate(step.messages)
         if m.get("role") == "tool"
     }
 
@@ -207,9 +238,14 @@ def replay_file(
                         )
                     )
                     continue
-                if evidence is None or "error" in again:
+                if evidence is None:
                     continue
-                derived = list(evidence(call["name"], again))
+                try:
+                    derived = [str(x) for x in evidence(call["name"], again)]
+                except Exception as exc:  # noqa: BLE001 - underivable is a diff
+                    if _is_error(again):
+                        continue  # the hook has no text for a failed call
+                    derived = [f"<evidence failed: {type(exc).__name__}: {exc}>"]
                 had = list(call.get("evidence", []))
                 if had != derived:
                     bad = [
@@ -229,15 +265,16 @@ def replay_file(
                             kind="evidence",
                         )
                     )
-                elif cid in texts and texts[cid] != "\n".join(derived):
+                elif cid in texts and texts[cid][1] != "\n".join(derived):
+                    k, text = texts[cid]
                     report.differences.append(
                         Difference(
                             run_id,
                             step.step_id,
                             cid,
                             call["name"],
-                            [f"messages[tool_call_id={cid}].content"],
-                            texts[cid],
+                            [f"messages[{k}].content"],
+                            text,
                             "\n".join(derived),
                             kind="message",
                         )

@@ -123,6 +123,15 @@ def replay_tools(header) -> dict[str, Any]:
     return ws.tools
 
 
+def evidence(tool: str, result: Any) -> list[str]:
+    """The text the teacher's ``tools`` node gives its agents for ``result``:
+    :func:`~agenticrec.graphs.evidence.translate`, or for a failed call
+    (``{"error": ...}``) the failure sentence it records."""
+    if isinstance(result, dict) and set(result) == {"error"}:
+        return [f"Tool {tool} failed: {result['error']}"]
+    return translate(tool, result)
+
+
 def tool_schemas() -> list[dict[str, Any]]:
     """OpenAI function schemas of the teacher's tools (for exported data)."""
     from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -146,5 +155,5 @@ spec = GraphSpec(
     demo={"users": 30},
     replay_tools=replay_tools,
     tool_schemas=tool_schemas,
-    evidence=translate,
+    evidence=evidence,
 )

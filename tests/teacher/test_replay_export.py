@@ -26,6 +26,25 @@ def test_replay_of_unmodified_trajectory_reports_no_difference(traj_file):
     assert report.runs == 20 and report.calls >= 60 and report.ok
 
 
+def test_replay_re_derives_every_recorded_evidence_sentence(traj_file):
+    """The teacher's evidence hook gives exactly the text its tools node
+    recorded, so replay's evidence check is meaningful on every call."""
+    from agenticrec.graphspec import get_graph
+    from agenticrec.trajectory import read_trajectories
+
+    hook = get_graph("teacher").evidence
+    assert hook is not None
+    checked = 0
+    for traj in read_trajectories(traj_file).values():
+        for step in traj.steps:
+            texts = {m.get("tool_call_id"): m["content"] for m in step.messages}
+            for call in step.tool_results:
+                assert hook(call["name"], call["result"]) == call["evidence"]
+                assert texts[call["id"]] == "\n".join(call["evidence"])
+                checked += 1
+    assert checked >= 60
+
+
 def test_replay_of_tampered_trajectory_names_the_exact_step(traj_file, tmp_path):
     lines = traj_file.read_text().splitlines()
     for n, line in enumerate(lines):
