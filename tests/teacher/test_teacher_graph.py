@@ -10,9 +10,9 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from agenticrec.checkpoint import open_checkpointer
 from agenticrec.graphs import teacher
-from agenticrec.runner import run
 from agenticrec.graphs.evidence import quote, translate
 from agenticrec.policy import LLMPolicy, get_role
+from agenticrec.runner import run
 from agenticrec.trajectory import read_trajectories
 
 CTX = teacher.TeacherContext(data="ml-latest-small", protocol="sampled:19", seed=0)
