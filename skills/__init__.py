@@ -27,6 +27,7 @@ from agenticrec.embedding import (
     default_model_dir,
     ensure_minilm_files,
 )
+
 from ._memory import (
     ExperimentItem,
     ExperimentMemory,

@@ -14,10 +14,10 @@ from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction
 from chromadb.errors import NotFoundError
 
+from agenticrec.embedding import MiniLMEmbedding
 from agenticrec.errors import ConfigError, SkillhubError
 
 from ._chroma import folder
-from agenticrec.embedding import MiniLMEmbedding
 from ._schema import Evidence, Skill, retrieval_weight
 from ._seeds import load_seed_skills
 
