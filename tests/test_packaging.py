@@ -16,12 +16,16 @@ import json, agenticrec
 from importlib import resources
 import agenticrec.data, agenticrec.graphs, agenticrec.tools, agenticrec.skills
 import agenticrec.prompts, agenticrec.evals, agenticrec.policy, agenticrec.cli
+import importlib
+from agenticrec.graphspec import load_graphs
 prompts = agenticrec.prompts.available()
 data_dir = resources.files("agenticrec.data") / "ml-latest-small"
+mods = {n: g.module for n, g in load_graphs().items()}
 print(json.dumps({
     "file": agenticrec.__file__,
     "prompts": prompts,
     "data": sorted(p.name for p in data_dir.iterdir()),
+    "graphs": {n: importlib.import_module(m).__file__ for n, m in mods.items()},
 }))
 """
 
@@ -58,3 +62,6 @@ def test_wheel_install_imports_subpackages_and_finds_package_data(tmp_path):
     assert found["file"].startswith(str(target))
     assert {"ratings.csv", "movies.csv", "README.txt"} <= set(found["data"])
     assert found["prompts"], "no prompt files were packaged"
+    # the graph registry works from an installed wheel (entry points)
+    assert set(found["graphs"]) == {"teacher", "dualagent", "system", "tune"}
+    assert all(f.startswith(str(target)) for f in found["graphs"].values())
