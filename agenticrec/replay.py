@@ -225,16 +225,12 @@ def replay_file(
                     again = {"error": f"{type(exc).__name__}: {exc}"}
                 recorded = _norm(call.get("result"))
                 cid = call.get("id", "")
+                where = (run_id, step.step_id, cid, call["name"])
+                add = report.differences.append
                 if again != recorded:
-                    report.differences.append(
+                    add(
                         Difference(
-                            run_id,
-                            step.step_id,
-                            cid,
-                            call["name"],
-                            _diff_fields(recorded, again),
-                            recorded,
-                            again,
+                            *where, _diff_fields(recorded, again), recorded, again
                         )
                     )
                     continue
@@ -253,30 +249,13 @@ def replay_file(
                         for j in range(max(len(had), len(derived)))
                         if j >= len(had) or j >= len(derived) or had[j] != derived[j]
                     ]
-                    report.differences.append(
-                        Difference(
-                            run_id,
-                            step.step_id,
-                            cid,
-                            call["name"],
-                            bad,
-                            had,
-                            derived,
-                            kind="evidence",
-                        )
-                    )
+                    add(Difference(*where, bad, had, derived, kind="evidence"))
                 elif cid in texts and texts[cid][1] != "\n".join(derived):
                     k, text = texts[cid]
-                    report.differences.append(
+                    field = [f"messages[{k}].content"]
+                    add(
                         Difference(
-                            run_id,
-                            step.step_id,
-                            cid,
-                            call["name"],
-                            [f"messages[{k}].content"],
-                            text,
-                            "\n".join(derived),
-                            kind="message",
+                            *where, field, text, "\n".join(derived), kind="message"
                         )
                     )
     return report
