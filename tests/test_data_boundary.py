@@ -225,6 +225,8 @@ def _write_format(folder: Path, fmt: str) -> Path:
                 for u, i, t in rows
             )
         )
+    elif fmt == "delimited":
+        path.write_text("1,1\n1,2\n2,1\n")
     else:  # pragma: no cover - a new format needs a case here
         raise AssertionError(f"no test data for format {fmt!r}")
     return path
@@ -243,6 +245,8 @@ def test_every_explicit_format_reads_a_file_of_any_name(tmp_path, fmt):
 @pytest.mark.parametrize("fmt", data.FORMATS)
 def test_explicit_format_on_another_formats_file_is_a_format_error(tmp_path, fmt):
     other = "amazon2023" if fmt == "movielens-csv" else "movielens-csv"
+    if fmt == "delimited":  # any text table is a delimited log: read a binary one
+        other = "parquet"
     path = _write_format(tmp_path / "d", other)
     err = _error(path, format=fmt)
     assert Path(err.path) == path

@@ -234,6 +234,18 @@ class Dataset:
         matrix.data[:] = 1
         return matrix
 
+    @property
+    def ordering(self) -> str:
+        """How each user's interactions are ordered, in words: what "last" means
+        to a split (`Split.report` and ``agenticrec data info`` repeat it)."""
+        if self.time_kind == "unix":
+            return "by timestamp; equal timestamps keep the source's row order"
+        return (
+            "no timestamps: each user's interactions keep the source's order "
+            "(file row order; sequence position for sequence files), so 'last' "
+            "means last in the file"
+        )
+
     @cached_property
     def first_seen(self) -> np.ndarray | None:
         """``int64[n_items]`` first interaction time (unix s), -1 if never; ``None``
@@ -342,7 +354,8 @@ class Dataset:
 
         Keys: ``name``, ``format``, ``users`` and ``items`` (with at least one
         interaction), ``interactions``, ``catalog_items``, ``density`` (distinct
-        pairs / (users x items)), ``ratings`` (bool), ``time_kind``, ``time_span``
+        pairs / (users x items)), ``ratings`` (bool), ``time_kind``, ``ordering``
+        (`ordering`, in words), ``time_span``
         (``{"first", "last"}`` ISO dates, ``"days"``; ``None`` without timestamps),
         ``popularity_histogram`` (``{"bins", "counts"}``: items whose interaction
         count ``c`` lies in ``[bins[k], bins[k+1])``, powers of two),
@@ -376,6 +389,7 @@ class Dataset:
             "density": density,
             "ratings": self.ratings is not None,
             "time_kind": self.time_kind,
+            "ordering": self.ordering,
             "time_span": span,
             "popularity_histogram": {
                 "bins": bins.tolist(),

@@ -7,11 +7,11 @@ import hashlib
 import os
 import re
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import pyarrow as pa
 
@@ -22,12 +22,18 @@ from agenticrec.errors import (
     DataValidationError,
 )
 
-from . import _amazon, _cache, _movielens, _recbole
+from . import _amazon, _cache, _delimited, _movielens, _recbole
 from ._dataset import Dataset, RawData, build
 from ._io import Source, one_line, read_source
 
 Format = Literal[
-    "ml-100k", "ml-1m", "movielens-csv", "parquet", "recbole", "amazon2023"
+    "ml-100k",
+    "ml-1m",
+    "movielens-csv",
+    "parquet",
+    "recbole",
+    "amazon2023",
+    "delimited",
 ]
 FORMATS: tuple[str, ...] = get_args(Format)
 
@@ -76,7 +82,24 @@ _LOADERS: dict[str, _Loader] = {
     ),
     "recbole": _Loader(_recbole.find, _recbole.parse, ("test", "inter")),
     "amazon2023": _Loader(_amazon.find, _amazon.parse, ("ratings",)),
+    "delimited": _Loader(_delimited.find, _delimited.parse, ("ratings",)),
 }
+
+KNOWN_DATASETS: dict[str, str] = {
+    "ml-100k": "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+    "ml-1m": "https://files.grouplens.org/datasets/movielens/ml-1m.zip",
+    "ml-latest-small": "shipped inside the package (no download)",
+    "ml-latest": "https://files.grouplens.org/datasets/movielens/ml-latest.zip",
+    "ml-25m": "https://files.grouplens.org/datasets/movielens/ml-25m.zip",
+    "ml-32m": "https://files.grouplens.org/datasets/movielens/ml-32m.zip",
+    "ml-1m-implicit": "a folder holding ratings.parquet (user, item, no "
+    "timestamps), e.g. the implicit ml-1m of the shared data folder",
+    "amazon18-scientific-unisrec": "UniSRec's processed Amazon 2018 Scientific "
+    "atomic files (Scientific.train/valid/test.inter, .item2index, .text) from "
+    "https://github.com/RUCAIBox/UniSRec",
+}
+"""Dataset names people ask for, and where each comes from: what the error
+for a name that is not found says."""
 
 _BY_FILE_NAME = {
     "u.data": "ml-100k",
@@ -124,6 +147,10 @@ def load(
     *,
     cache: bool = True,
     full_history: bool = False,
+    columns: Mapping[str, str | int] | None = None,
+    sep: str | None = None,
+    header: bool | None = None,
+    item_file: str | os.PathLike[str] | None = None,
 ) -> Dataset:
     """Load a dataset by name or path.
 
@@ -144,6 +171,18 @@ def load(
         full_history: RecBole sequences only: rebuild histories capped at 50 items
             from the train rows (by default the test rows are taken as they are,
             which matches the published counts).
+        columns: ``format="delimited"`` only: ``{"user": ..., "item": ...,
+            "rating"/"weight": ..., "timestamp": ...}``, each a header name or a
+            0-based position (default ``{"user": 0, "item": 1}``); see
+            :mod:`agenticrec.data._delimited`.
+        sep: ``format="delimited"`` only: the field separator, any string
+            without line breaks or ``"`` (``","``, ``"\\t"``, ``"::"``, ...);
+            default ``","``.
+        header: ``format="delimited"`` only: whether line 1 names the columns
+            (default: when ``columns`` names any column by string).
+        item_file: RecBole only: the ``.item`` catalog file to use (absolute,
+            or relative to the dataset folder). Without it ``{prefix}.item`` is
+            used, or else the folder's only ``*.item`` file whatever its prefix.
 
     Raises:
         ConfigError: unknown name or format.
@@ -156,12 +195,31 @@ def load(
     """
     if format is not None and format not in _LOADERS:
         raise ConfigError(f"unknown format {format!r}; expected one of {list(FORMATS)}")
+    delimited = {"columns": columns, "sep": sep, "header": header}
+    given = [k for k, v in delimited.items() if v is not None]
+    if given and format != "delimited":
+        raise ConfigError(
+            f"{', '.join(given)} describe(s) a delimited file: pass "
+            'format="delimited" with them'
+        )
+    extra: dict[str, Any] = {}
+    if format == "delimited":
+        extra = _delimited.options(columns, sep, header)
+    if item_file is not None:
+        extra["item_file"] = item_file
     if str(name_or_path) == EMBEDDED:
         with resources.as_file(resources.files(__package__) / EMBEDDED) as path:
             return _load_path(
-                path, format, cache, full_history, source=f"embedded:{EMBEDDED}"
+                path,
+                format,
+                cache,
+                full_history,
+                source=f"embedded:{EMBEDDED}",
+                extra=extra,
             )
-    return _load_path(_resolve(name_or_path), format, cache, full_history, source=None)
+    return _load_path(
+        _resolve(name_or_path), format, cache, full_history, source=None, extra=extra
+    )
 
 
 def _exists(path: Path) -> bool:
@@ -181,10 +239,48 @@ def _resolve(name_or_path: str | os.PathLike[str]) -> Path:
         for directory in search_dirs():
             if _exists(directory / path):
                 return directory / path
-    raise ConfigError(
-        f"no dataset at {str(name_or_path)!r}: not a path, and no folder of that name "
-        f"in {[str(d) for d in search_dirs()]} (set ${DATA_DIR_ENV})"
+    raise ConfigError(_not_found(str(name_or_path), path))
+
+
+def _not_found(name: str, path: Path) -> str:
+    """What to do about a dataset that is not there: where it comes from (for a
+    known name), where to put it, and what is there now."""
+    dirs = list(dict.fromkeys(search_dirs()))
+    text = f"no dataset at {name!r}: not a path"
+    if path.is_absolute() or len(path.parts) != 1:
+        return text + " (check the path, or give a dataset name)"
+    text += f", and no folder of that name in {[str(d) for d in dirs]}"
+    if name in KNOWN_DATASETS:
+        text += (
+            f". Get {name}: {KNOWN_DATASETS[name]}; unpack it as a folder named "
+            f"{name!r} in one of those folders, or point ${DATA_DIR_ENV} at the "
+            "folder holding it"
+        )
+    else:
+        text += (
+            f". Put the dataset in a folder named {name!r} in one of those folders "
+            f"(or set ${DATA_DIR_ENV}), or pass its path; a plain interaction "
+            'log loads with format="delimited"'
+        )
+    present = sorted(
+        {p.name for d in dirs if _is_dir(d) for p in _children(d)} | {EMBEDDED}
     )
+    return text + f". Available now: {', '.join(present)}"
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        found = folder.iterdir()
+        return [p for p in found if _is_dir(p) and not p.name.startswith(".")]
+    except OSError:
+        return []
 
 
 def detect(path: Path) -> tuple[Format, Path, Path | None]:
@@ -240,15 +336,25 @@ def _load_path(
     full_history: bool,
     *,
     source: str | None,
+    extra: dict[str, Any] | None = None,
 ) -> Dataset:
+    extra = dict(extra or {})
+    item_file = extra.pop("item_file", None)
     try:
         fmt, root, hint = _where(path, format)
         if full_history and fmt != "recbole":
             raise ConfigError(
                 f"full_history applies to RecBole sequences only, not to format {fmt!r}"
             )
+        if item_file is not None and fmt != "recbole":
+            raise ConfigError(
+                f"item_file applies to RecBole atomic files only, not to format {fmt!r}"
+            )
         loader = _LOADERS[fmt]
         files = loader.find(root, hint)
+        if item_file is not None:
+            item = Path(item_file).expanduser()
+            files["item"] = item if item.is_absolute() else root / item
     except OSError as exc:  # a folder that cannot be listed, a file that vanished
         raise DataFormatError(
             f"cannot read: {exc.strerror or one_line(exc)}",
@@ -260,7 +366,9 @@ def _load_path(
             path=path,
         )
     sources = {role: read_source(p) for role, p in files.items()}
-    options = {"full_history": full_history} if fmt == "recbole" else {}
+    options: dict[str, Any] = dict(extra)
+    if fmt == "recbole":
+        options["full_history"] = full_history
     fingerprint = _fingerprint(fmt, sources, options)
     key = hashlib.sha256(
         f"{fingerprint}|v{LOADER_VERSION}|".encode()

@@ -11,7 +11,9 @@ Two shapes of ``.inter`` file are read, told apart by the header:
   rebuilds the uncapped sequences from the train rows instead.
 * plain: ``{p}.inter`` with ``user_id:token  item_id:token`` and optionally
   ``rating:float``, ``timestamp:float``; catalog titles from ``{p}.item`` when
-  it has a ``title`` column.
+  it has a ``title`` column. When there is no ``{p}.item`` but the folder holds
+  exactly one ``*.item`` file (another prefix), that file is the catalog (a
+  note in `LoadReport.notes` says so); ``load(..., item_file=...)`` names it.
 
 Tokens are raw ids, except where ``{p}.item2index`` / ``{p}.user2index`` exist
 (UniSRec): then tokens are indices and those files give the raw ids (ASINs).
@@ -91,6 +93,12 @@ def _companions(root: Path, prefix: str) -> dict[str, Path]:
         path = root / f"{prefix}{suffix}"
         if path.exists():  # a folder here is named by read_source
             found[role] = path
+    if "item" not in found:
+        # a catalog exported under another name (foo.inter beside bar.item):
+        # used when it is the folder's only one, never guessed among several
+        others = sorted(root.glob("*.item"))
+        if len(others) == 1:
+            found["item"] = others[0]
     return found
 
 
@@ -136,7 +144,17 @@ def parse(src: dict[str, Source], *, full_history: bool = False) -> RawData:
         _attach_text(raw, src.get("text"), item_keys)
     elif "item" in src:
         _attach_item_file(raw, src["item"])
+        inter = src.get("inter") or src["test"]
+        if _stem(src["item"].path) != _stem(inter.path):
+            raw.notes.append(
+                f"catalog from {src['item'].path.name} (its prefix differs from "
+                f"{inter.path.name})"
+            )
     return raw
+
+
+def _stem(path: Path) -> str:
+    return path.name.split(".")[0]
 
 
 def _index_file(src: Source) -> np.ndarray:

@@ -129,7 +129,9 @@ class Split:
     """``int64[k]`` sorted keys ``user * n_items + item`` of every pair the user
     touched before any filter (low ratings included): never sampled as negatives."""
     report: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    """Counts and choices: users evaluated, users too short, cut-offs, filters."""
+    """Counts and choices: users evaluated, users too short, cut-offs, filters,
+    and ``ordering``: how interactions were ordered (`Dataset.ordering`; on
+    data without timestamps, file order)."""
 
     def __post_init__(self) -> None:
         for name in ("train", "valid", "test", "touched"):
@@ -209,6 +211,9 @@ def leave_one_out(
 ) -> Split:
     """Per user by time: last interaction test, second-last validation, rest train.
 
+    Without timestamps (``time_kind="order"``) "last" is last in the source's
+    order; ``report["ordering"]`` says which order was used.
+
     Args:
         dataset: interactions (sorted by user then time, as every Dataset is;
             ties in time keep source order).
@@ -247,6 +252,7 @@ def leave_one_out(
             "short_users": int(short.sum()),
             "short_users_handling": short_users,
             "filters": list(data.lineage[len(dataset.lineage) :]),
+            "ordering": data.ordering,
         },
     )
 
@@ -305,6 +311,7 @@ def temporal_split(
             "test_users": int(test_users.size),
             "cold_test_users": int((~seen[test_users]).sum()),
             "filters": list(data.lineage[len(dataset.lineage) :]),
+            "ordering": data.ordering,
         },
     )
 
