@@ -14,7 +14,10 @@ Three guarantees, each a defect of the plain ``SqliteSaver(conn)``:
   run with a different binding is refused naming each differing field, and a
   finished thread with the same binding returns its stored report.
 * **One process per live thread.** An OS file lock (released by the kernel
-  when its process dies, SIGKILL included) refuses a second process.
+  when its process dies, SIGKILL included) refuses a second process. Lock
+  files live in a per-user folder of the system temp dir (`lock_dir`), named
+  by a digest of the checkpoint's resolved path and the thread id, so nothing
+  is left beside the checkpoint or a run's outputs.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -40,8 +45,12 @@ __all__ = [
     "SafeSerializer",
     "ThreadStore",
     "binding_digest",
+    "lock_dir",
+    "lock_path",
     "open_checkpointer",
 ]
+
+LOCK_DIR_ENV = "AGENTICREC_LOCK_DIR"
 
 
 class CheckpointError(ConfigError):
@@ -109,6 +118,23 @@ def binding_digest(binding: Mapping[str, Any]) -> str:
     return hashlib.blake2b(raw, digest_size=6).hexdigest()
 
 
+def lock_dir() -> Path:
+    """Where thread locks live: ``$AGENTICREC_LOCK_DIR``, else
+    ``<temp dir>/agenticrec-locks-<uid>`` (created private to the user)."""
+    env = os.environ.get(LOCK_DIR_ENV)
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    path = Path(env) if env else Path(tempfile.gettempdir()) / f"agenticrec-locks-{uid}"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def lock_path(target: Path | str, key: str = "") -> Path:
+    """The lock file guarding ``target`` (and ``key``) inside `lock_dir`: the
+    same for every process naming the same resolved path."""
+    where = f"{Path(target).resolve()}\0{key}".encode()
+    return lock_dir() / f"{hashlib.blake2b(where, digest_size=12).hexdigest()}.lock"
+
+
 class ThreadStore:
     """Bindings and final reports of threads, in the checkpoint's own file."""
 
@@ -161,9 +187,13 @@ class ThreadStore:
 
     @contextlib.contextmanager
     def lock(self, thread_id: str) -> Iterator[None]:
-        """Hold the thread's OS lock for the run; refuse if another holds it."""
-        digest = hashlib.blake2b(thread_id.encode(), digest_size=8).hexdigest()
-        lock = FileLock(f"{self.path}.{digest}.lock", thread_local=False)
+        """Hold the thread's OS lock for the run; refuse if another holds it.
+
+        The lock file is kept in `lock_dir` (never beside the checkpoint); it
+        is not deleted on release, since unlinking a lock file another process
+        may be opening would let two processes hold "the" lock at once.
+        """
+        lock = FileLock(str(lock_path(self.path, thread_id)), thread_local=False)
         try:
             lock.acquire(timeout=0)
         except Timeout:

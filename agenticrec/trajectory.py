@@ -34,6 +34,7 @@ from typing import Any, Literal
 from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agenticrec.checkpoint import lock_path
 from agenticrec.errors import TrajectoryError
 
 __all__ = [
@@ -108,7 +109,8 @@ def _dump(record: BaseModel) -> str:
 class TrajectoryWriter:
     """Append-only writer of one trajectory file, shared by many runs.
 
-    Each record is one ``write`` of a whole line under a file lock, so two
+    Each record is one ``write`` of a whole line under a file lock (in
+    :func:`agenticrec.checkpoint.lock_dir`, not beside the file), so two
     processes appending to the same file interleave whole lines, never bytes.
     The file is read once on open: a resumed run (same ``run_id``) skips its
     header and every ``step_id`` it already wrote, so nothing is duplicated.
@@ -118,7 +120,7 @@ class TrajectoryWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(str(self.path) + ".lock")
+        self._lock = FileLock(str(lock_path(self.path)))  # not beside the output
         self._tlock = threading.RLock()  # threads of one run share the writer
         self._seen: dict[str, set[str]] = {}
         self._next: dict[str, int] = {}

@@ -28,6 +28,7 @@ from filelock import FileLock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agenticrec._io import atomic_write_text
+from agenticrec.checkpoint import lock_path
 from agenticrec.errors import ConfigError, DataFormatError
 
 from ._pareto import nondominated_ranks
@@ -214,7 +215,7 @@ class ExperimentMemory:
         self.path = Path(path)
         self.objectives = list(objectives or [])
         self.capacity = capacity
-        self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout)
+        self._lock = FileLock(str(lock_path(self.path)), timeout=lock_timeout)
 
     # -- file --------------------------------------------------------------
 

@@ -63,6 +63,11 @@ def test_reopening_a_run_appends_without_duplicates(tmp_path):
     assert sum('"type":"run"' in ln for ln in path.read_text().splitlines()) == 1
 
 
+def test_writing_leaves_only_the_trajectory_next_to_it(tmp_path):
+    _write_run(tmp_path / "t.jsonl", steps=2)
+    assert [p.name for p in tmp_path.iterdir()] == ["t.jsonl"]
+
+
 def test_truncated_last_line_is_dropped_and_reported(tmp_path):
     path = _write_run(tmp_path / "t.jsonl", end=False)
     with open(path, "a") as fh:
