@@ -1,8 +1,11 @@
 """The ``agenticrec`` command line.
 
 ``agenticrec data info NAME|PATH``, ``agenticrec tools list``,
-``agenticrec run GRAPH ...``. With ``--json`` a command prints one JSON object
-on stdout and nothing else (progress and notes go to stderr).
+``agenticrec run GRAPH ...``, ``agenticrec eval list``, ``agenticrec eval NAME
+[ARGS]`` (the scripts of ``agenticrec.evals``, arguments passed through).
+With ``--json`` a command prints one JSON object on stdout and nothing else
+(progress and notes go to stderr); otherwise it prints rich tables.
+``agenticrec --version`` prints the installed version.
 """
 
 from __future__ import annotations
@@ -26,6 +29,32 @@ app = typer.Typer(
 data_app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 tools_app = typer.Typer(help="Inspect the tool registry.", no_args_is_help=True)
 run_app = typer.Typer(help="Run a graph.", no_args_is_help=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("agenticrec")
+        except PackageNotFoundError:  # a source tree not installed
+            from agenticrec import __version__ as found
+        sys.stdout.write(f"agenticrec {found}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """agenticrec: agentic recommender systems on LangGraph and JAX."""
+
+
 app.add_typer(data_app, name="data")
 app.add_typer(tools_app, name="tools")
 app.add_typer(run_app, name="run")
@@ -34,13 +63,52 @@ app.add_typer(run_app, name="run")
 @data_app.command("info")
 def data_info(
     source: Annotated[str, typer.Argument(help="Dataset name or path.")],
-    fmt: Annotated[str | None, typer.Option("--format", help="Force a format.")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Force a format (detection is skipped)."),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            help="--format delimited: role=column pairs, e.g. "
+            "'user=uid,item=iid,rating=score,timestamp=ts' (a column is a header "
+            "name or a 0-based position; rating may be called weight).",
+        ),
+    ] = None,
+    sep: Annotated[
+        str | None,
+        typer.Option(
+            "--sep",
+            help="--format delimited: field separator, any string ('\\t' is a "
+            "tab; default ',').",
+        ),
+    ] = None,
+    header: Annotated[
+        bool | None,
+        typer.Option(
+            "--header/--no-header",
+            help="--format delimited: line 1 names the columns (default: when "
+            "--columns names any column).",
+        ),
+    ] = None,
+    item_file: Annotated[
+        Path | None,
+        typer.Option("--item-file", help="RecBole: the .item catalog file to use."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Counts, density, time span and a popularity histogram."""
+    """Counts, density, time span, ordering and a popularity histogram."""
     from agenticrec import data
 
-    ds = data.load(source, format=fmt)
+    ds = data.load(
+        source,
+        format=fmt,
+        columns=_column_map(columns),
+        sep=None if sep is None else sep.replace("\\t", "\t"),
+        header=header,
+        item_file=item_file,
+    )
     info = ds.info()
     if as_json:
         emit_report(info, as_json=True)
@@ -58,8 +126,15 @@ def data_info(
             "interactions",
             "density",
             "popularity_histogram",
+            "report",
         }:
             table.add_row(key, str(value))
+    report = dict(info.get("report") or {})
+    for note in report.pop("notes", ()):
+        table.add_row("note", str(note))
+    for key, value in report.items():
+        if value:  # counts of what loading dropped or kept: only those that happened
+            table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
     console.print(table)
     hist = info.get("popularity_histogram")
     if hist:
@@ -76,6 +151,24 @@ def data_info(
                 "#" * max(0, round(30 * c / peak)),
             )
         console.print(h)
+
+
+def _column_map(text: str | None) -> dict[str, str | int] | None:
+    """``"user=uid,item=1"`` -> ``{"user": "uid", "item": 1}``."""
+    if text is None:
+        return None
+    from agenticrec.errors import ConfigError
+
+    out: dict[str, str | int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        role, eq, col = part.partition("=")
+        if not eq or not role.strip() or not col.strip():
+            raise ConfigError(
+                f"--columns: expected role=column pairs separated by ',', got {part!r}"
+            )
+        col = col.strip()
+        out[role.strip()] = int(col) if col.isdigit() else col
+    return out
 
 
 @tools_app.command("list")
@@ -299,6 +392,87 @@ def graphs_langgraph_json(
         atomic_write_text(out, text)
 
 
+eval_app = typer.Typer(
+    help="Evaluation and benchmark scripts (agenticrec.evals).", no_args_is_help=True
+)
+app.add_typer(eval_app, name="eval")
+
+EVALS_PACKAGE = "agenticrec.evals"
+"""Where ``agenticrec eval`` finds its scripts: every public module of this
+package that defines ``main(argv)``. Named by string: the kernel never imports
+the evals layer statically (tests/test_layers.py)."""
+
+
+def find_evals() -> dict[str, str]:
+    """``{name: first docstring line}`` of every eval script, read from source
+    (nothing is imported: evals pull in JAX, pymoo, Optuna...)."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(EVALS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    out: dict[str, str] = {}
+    for folder in spec.submodule_search_locations:
+        for path in sorted(Path(folder).glob("*.py")):
+            if path.name.startswith("_") or path.stem in out:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            if any(
+                isinstance(n, ast.FunctionDef) and n.name == "main" for n in tree.body
+            ):
+                doc = (ast.get_docstring(tree) or "").strip().split("\n\n")[0]
+                out[path.stem] = " ".join(doc.split())
+    return out
+
+
+@eval_app.command("list")
+def eval_list(as_json: JsonOpt = False) -> None:
+    """Every eval script; run one with ``agenticrec eval NAME [ARGS]``."""
+    rows = [{"name": k, "description": v} for k, v in find_evals().items()]
+    if as_json:
+        emit_report({"evals": rows}, as_json=True)
+        return
+    table = Table(title=f"{len(rows)} evals (agenticrec eval NAME --help)")
+    for col in ("name", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["description"])
+    Console().print(table)
+
+
+def _eval_command(name: str, description: str):
+    def command(ctx: typer.Context) -> None:
+        import importlib
+
+        module = importlib.import_module(f"{EVALS_PACKAGE}.{name}")
+        argv0, sys.argv[0] = sys.argv[0], f"agenticrec eval {name}"  # argparse prog
+        try:
+            rc = module.main(list(ctx.args))
+        finally:
+            sys.argv[0] = argv0
+        raise typer.Exit(rc if isinstance(rc, int) else 0)
+
+    command.__name__ = f"eval_{name}"
+    return command
+
+
+def _register_evals() -> None:
+    for name, description in find_evals().items():
+        if name == "list":
+            continue
+        eval_app.command(
+            name,
+            help=f"{description} Arguments go to the script (see its --help).",
+            context_settings={
+                "allow_extra_args": True,
+                "ignore_unknown_options": True,
+                "help_option_names": [],
+            },
+            add_help_option=False,
+        )(_eval_command(name, description))
+
+
 _REGISTERED = False
 
 
@@ -310,6 +484,7 @@ def _register_graphs() -> None:
     from agenticrec.runner import register_commands
 
     register_commands(run_app)
+    _register_evals()
 
 
 def main() -> None:

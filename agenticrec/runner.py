@@ -28,7 +28,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from agenticrec import __version__
+from agenticrec import __version__, report_html
 from agenticrec.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -42,7 +42,9 @@ from agenticrec.graphspec import GraphSpec, Report, RunResult, get_graph, load_g
 __all__ = [
     "JsonOpt",
     "binding",
+    "emit_progress",
     "emit_report",
+    "report_tables",
     "open_checkpointer",
     "progress_bar",
     "register_commands",
@@ -113,7 +115,10 @@ def run(
         thread_id: default: ``<graph>-<digest of the binding>``.
         new_thread: discard a stored thread of this id instead of refusing.
         resume: the answer to a pending ``interrupt`` (``Command(resume=...)``).
-        progress: called with ``(done, total)``.
+        progress: called with ``(done, total)`` as the graph advances (from
+            the spec's ``progress`` after each step and from the graph's own
+            `emit_progress` events); a callback taking a third argument also
+            gets the event's note (what runs now, or ``None``).
 
     Raises:
         CheckpointError: unsafe checkpoint, a thread bound to other
@@ -202,18 +207,24 @@ def _stream(
     t1 = time.perf_counter()
     final: Mapping[str, Any] = {}
     counts: dict[str, int] = {}
+    tell = _progress_sink(progress)
     for mode, chunk in compiled.stream(
-        start, config, context=ctx, stream_mode=["updates", "values"]
+        start, config, context=ctx, stream_mode=["updates", "values", "custom"]
     ):
+        if mode == "custom":
+            event = chunk.get("progress") if isinstance(chunk, Mapping) else None
+            if isinstance(event, Mapping):
+                tell(int(event["done"]), int(event["total"]), event.get("note"))
+            continue
         if mode == "values":
             final = chunk
         else:
             for node in chunk:
                 counts[node] = counts.get(node, 0) + 1
-        if progress is not None and spec.progress is not None:
+        if spec.progress is not None:
             p = spec.progress(ctx, inp, counts, final)
             if p is not None:
-                progress(*p)
+                tell(*p, None)
     pending = None
     if saver is not None:
         snap = compiled.get_state(config)
@@ -235,6 +246,35 @@ def _stream(
     return report
 
 
+def emit_progress(done: int, total: int, note: str | None = None) -> None:
+    """Report progress from inside a graph node: a LangGraph custom stream event
+    ``{"progress": {"done", "total", "note"}}`` that the runner hands to its
+    ``progress`` callback (the CLI's bar). ``note`` says what runs now, e.g.
+    ``"generations 11-20 (one jit call)"``. A no-op outside a graph run."""
+    from langgraph.config import get_stream_writer
+
+    try:
+        writer = get_stream_writer()
+    except RuntimeError:  # a node called directly, not by a graph
+        return
+    writer({"progress": {"done": int(done), "total": int(total), "note": note}})
+
+
+def _progress_sink(progress: Callable[..., None] | None) -> Callable[..., None]:
+    """``(done, total, note)`` -> ``progress``; the note only reaches callbacks
+    that take a third argument (``progress_bar``'s does)."""
+    if progress is None:
+        return lambda done, total, note: None
+    try:
+        inspect.signature(progress).bind(0, 0, None)
+        takes_note = True
+    except (TypeError, ValueError):
+        takes_note = False
+    if takes_note:
+        return progress
+    return lambda done, total, note: progress(done, total)
+
+
 def _pending(snap: Any) -> Any:
     for task in snap.tasks:
         for it in getattr(task, "interrupts", ()) or ():
@@ -245,7 +285,9 @@ def _pending(snap: Any) -> Any:
 # -------------------------------------------------------------- reporting
 @contextlib.contextmanager
 def progress_bar(label: str, *, disable: bool = False) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields ``update(done, total)``."""
+    """A rich progress bar on stderr; yields ``update(done, total, note=None)``
+    (``note``: what runs now, shown after the bar)."""
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -255,38 +297,126 @@ def progress_bar(label: str, *, disable: bool = False) -> Iterator[Any]:
     )
 
     if disable:
-        yield lambda done, total: None
+        yield lambda done, total, note=None: None
         return
     with Progress(
-        TextColumn(f"[bold]{label}"),
+        TextColumn(f"[bold]{escape(label)}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[note]}"),
         console=stderr,
         transient=True,
     ) as prog:
-        task = prog.add_task(label, total=None)
+        task = prog.add_task(label, total=None, note="")
 
-        def update(done: int, total: int) -> None:
-            prog.update(task, completed=done, total=total)
+        def update(done: int, total: int, note: str | None = None) -> None:
+            fields = {} if note is None else {"note": escape(note)}
+            prog.update(task, completed=done, total=total, **fields)
 
         yield update
 
 
 def emit_report(report: Any, *, as_json: bool, title: str = "") -> None:
-    """Print ``report``: JSON alone on stdout, or a readable view on stdout."""
+    """Print ``report``: JSON alone on stdout, or rich tables on stdout
+    (`report_tables`)."""
     if isinstance(report, Report):
         report = report.model_dump(mode="json")
     if as_json:
         sys.stdout.write(json.dumps(report, default=_jsonable, sort_keys=True) + "\n")
         sys.stdout.flush()
         return
-    from rich.pretty import Pretty
-
     console = Console()
-    if title:
-        console.rule(title)
-    console.print(Pretty(report, expand_all=False))
+    for table in report_tables(report, title=title):
+        console.print(table)
+
+
+MAX_ROWS = 20
+"""Rows a table of records shows before it says how many it left out."""
+
+
+def report_tables(report: Any, *, title: str = "") -> list[Any]:
+    """A JSON-able report as rich tables: its scalar fields in one
+    ``field | value`` table; a mapping of scalars as a ``key | value`` table;
+    a list of records, or a mapping of records (``metrics`` per method), as a
+    table with one column per record key; anything else as compact JSON."""
+    from rich.table import Table
+
+    if not isinstance(report, Mapping):
+        report = {"value": report}
+    main = Table(title=title or None, show_header=True)
+    main.add_column("field", style="bold")
+    main.add_column("value")
+    out: list[Any] = [main]
+    for key, value in report.items():
+        sub = _sub_table(str(key), value)
+        if sub is not None:
+            out.append(sub)
+        elif value is not None and value != {} and value != []:
+            main.add_row(str(key), _cell(value))
+    return out if main.row_count or len(out) == 1 else out[1:]
+
+
+def _scalar(x: Any) -> bool:
+    return x is None or isinstance(x, str | int | float | bool)
+
+
+def _records(value: Any) -> list[tuple[str | None, Mapping[str, Any]]] | None:
+    """``[(row label, record)]`` when ``value`` is a table of records."""
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        return [(None, v) for v in value]
+    if (
+        isinstance(value, Mapping)
+        and value
+        and all(isinstance(v, Mapping) and v for v in value.values())
+    ):
+        return [(str(k), v) for k, v in value.items()]
+    return None
+
+
+def _sub_table(name: str, value: Any) -> Any:
+    from rich.table import Table
+
+    if isinstance(value, Mapping) and value and all(map(_scalar, value.values())):
+        table = Table(title=name)
+        table.add_column("key", style="bold")
+        table.add_column("value")
+        for k, v in value.items():
+            table.add_row(str(k), _cell(v))
+        return table
+    records = _records(value)
+    if records is None:
+        return None
+    columns: list[str] = []
+    for _, rec in records:
+        columns += [str(k) for k in rec if str(k) not in columns]
+    labelled = records[0][0] is not None
+    shown = records[:MAX_ROWS]
+    more = len(records) - len(shown)
+    table = Table(title=name, caption=f"... {more} more (--json)" if more else None)
+    if labelled:
+        table.add_column("", style="bold")
+    for col in columns:
+        table.add_column(col)
+    for label, rec in shown:
+        cells = [_cell(rec.get(col)) for col in columns]
+        table.add_row(*([label or ""] if labelled else []), *cells)
+    return table
+
+
+def _cell(x: Any) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    if isinstance(x, int):
+        return f"{x:,}" if abs(x) >= 10_000 else str(x)
+    if isinstance(x, str):
+        return x
+    text = json.dumps(x, default=_jsonable, sort_keys=True)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _jsonable(obj: Any) -> Any:
@@ -376,6 +506,14 @@ _RUN_OPTIONS = {
             False, "--json", help="Print one JSON report on stdout, nothing else."
         ),
     ),
+    "report_dir": (
+        Path | None,
+        typer.Option(
+            None,
+            "--report",
+            help="Write a self-contained HTML report (DIR/index.html) of the run.",
+        ),
+    ),
 }
 
 
@@ -411,6 +549,8 @@ def make_command(spec: GraphSpec) -> Callable[..., None]:
 
     def command(**kw: Any) -> None:
         ctx = spec.context(**{n: kw[n] for n in field_names})
+        if kw["report_dir"] is not None:
+            ctx = report_html.report_context(ctx, kw["report_dir"])
         chosen = [a for a in spec.answers if kw.get(f"answer_{a}")]
         if len(chosen) > 1:
             raise CheckpointError(
@@ -442,6 +582,8 @@ def make_command(spec: GraphSpec) -> Callable[..., None]:
                     progress=bar,
                     thread_id=report.thread_id,
                 )
+        if kw["report_dir"] is not None:
+            report_html.write_report(kw["report_dir"], report, ctx)
         if report.status == "awaiting_input" and not kw["as_json"]:
             flags = " or ".join(f"--{a}" for a in spec.answers)
             stderr.print(

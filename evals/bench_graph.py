@@ -21,7 +21,11 @@ call minus the median) is reported apart.
 
 Run::
 
-    .venv/bin/python evals/bench_graph.py --data ../shared/data/ml-1m-implicit
+    agenticrec eval bench_graph --data ml-1m-implicit
+
+``--data`` is a path, or a folder name looked up in the data search folders
+(:func:`agenticrec.data.search_dirs`: ``$AGENTICREC_DATA_DIR``, ``./data``,
+``../shared/data``, ...).
 """
 
 from __future__ import annotations
@@ -50,7 +54,23 @@ from agenticrec.tools.graph import (
     recommend_cooccurring,
 )
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/ml-1m-implicit"
+DEFAULT_DATA = "ml-1m-implicit"
+
+
+def resolve_data(name_or_path: str) -> Path:
+    """A path as given, or the folder of that name in the data search folders."""
+    path = Path(name_or_path).expanduser()
+    if path.exists() or len(path.parts) != 1:
+        return path
+    from agenticrec.data import search_dirs
+
+    for folder in search_dirs():
+        if (folder / path).exists():
+            return folder / path
+    raise SystemExit(
+        f"bench_graph: no dataset {name_or_path!r} in "
+        f"{[str(d) for d in search_dirs()]} (set $AGENTICREC_DATA_DIR)"
+    )
 
 
 def load_pairs(path: Path) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -153,7 +173,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--nx-users", type=int, default=50)
@@ -161,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    args.data = resolve_data(args.data)
     users, items, n_users, n_items = load_pairs(args.data)
     n, q = args.n, args.users
     print(

@@ -22,7 +22,7 @@ only adds synchronisation stalls.
 
 Run::
 
-    .venv/bin/python evals/bench_pipeline.py [--repeats 5] [--check-configs 4]
+    agenticrec eval bench_pipeline [--repeats 5] [--check-configs 4]
 """
 
 from __future__ import annotations

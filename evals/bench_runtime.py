@@ -15,7 +15,7 @@ swing 2x on a shared machine):
 3. The real local llama.cpp server (SmolLM2-135M, ``scripts/llm-local.sh
    install``) at concurrency 1 and 4, when it is installed.
 
-    python evals/bench_runtime.py [--data ml-latest-small] [--stub-users 16]
+    agenticrec eval bench_runtime [--data ml-latest-small] [--stub-users 16]
 """
 
 from __future__ import annotations
@@ -211,12 +211,12 @@ def llama_section() -> None:
     )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="ml-latest-small")
     ap.add_argument("--stub-users", type=int, default=64)
     ap.add_argument("--skip", nargs="*", default=[], choices=["rule", "stub", "llama"])
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     print(
         f"# bench_runtime, {time.strftime('%Y-%m-%d')}, "
         f"{platform.processor() or platform.machine()}"
@@ -229,6 +229,7 @@ def main() -> None:
         llama_section()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS of this process: {rss:.0f} MB")
+    return 0
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ Reported per method and seed:
   test against the default (same assignment seed for every method), and its
   win share over 20 fresh assignments (the power of a 50/50 test for it).
 
-Run: ``python evals/bench_tune.py [--seeds 5] [--rounds 10] [--candidates 6]``
+Run: ``agenticrec eval bench_tune [--seeds 5] [--rounds 10] [--candidates 6]``
 (needs ``pip install optuna``; a benchmark-only dependency).
 """
 

@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default="dualagent,nsga2,exploit,explore,fixed")
     ap.add_argument("--json", type=str, default=None, help="Write results here.")
     a = ap.parse_args(argv)
-    datas = a.data or ["ml-latest-small", "../shared/data/amazon18-scientific-unisrec"]
+    datas = a.data or ["ml-latest-small", "amazon18-scientific-unisrec"]
     results = []
     for d in datas:
         res = study(

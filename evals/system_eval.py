@@ -12,7 +12,7 @@ For each seed (a different offline/online user partition and ES noise):
 All three are scored on the held-out online users with the post-shift
 weights (short-history users x4). Prints a table and a JSON summary.
 
-    python evals/system_eval.py [--seeds 5] [--rounds 6] [--data ml-latest-small]
+    agenticrec eval system_eval [--seeds 5] [--rounds 6] [--data ml-latest-small]
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from agenticrec.graphs.system import SystemContext
 from agenticrec.runner import run
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--data", default="ml-latest-small")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     rows = []
     t0 = time.perf_counter()
     for seed in range(args.seeds):
@@ -103,6 +103,7 @@ def main() -> None:
         ),
     }
     print(json.dumps(summary, indent=1))
+    return 0
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ Per seed:
    Skillhubs. The default second task is the same product after its traffic
    changed: ml-latest-small with a new offline/online user partition
    (``--split2 1``) and a new Actor seed; ``--data2`` takes another dataset
-   (e.g. ``../shared/data/ml-100k`` or the Amazon Scientific folder).
+   (a name such as ``ml-100k`` found in the data search folders, or a path).
 
    * ``task1-hub``: a copy of task 1's Skillhub (seeds, their recorded
      outcomes and the skills distilled from task 1);
@@ -23,7 +23,7 @@ offline gain reaches task 1's final gain (``None``: not within
 Every condition of a seed shares task 2's user partition and the Actor's
 seed, so they differ only in the skills retrieved.
 
-Run: ``python evals/tune_skill_reuse.py [--seeds 5]``.
+Run: ``agenticrec eval tune_skill_reuse [--seeds 5]``.
 """
 
 from __future__ import annotations
@@ -41,8 +41,6 @@ import numpy as np
 from agenticrec.graphs import tune
 from agenticrec.runner import run
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 CONDITIONS = ("task1-hub", "seeds-only", "empty")
 
 

@@ -50,6 +50,7 @@ from agenticrec.graphs import _dualagent_problem as dp
 from agenticrec.graphs import _dualagent_roles as roles
 from agenticrec.graphs._dualagent_scoring import score_lists
 from agenticrec.graphs._runtime import policy_info, record, thread_of
+from agenticrec.runner import emit_progress
 from agenticrec.tools import evolve as ev
 
 __all__ = [
@@ -312,6 +313,7 @@ def prepare(
 ) -> dict:
     """Candidates, satisfiability certificates and initial populations."""
     ctx = _ctx(runtime)
+    emit_progress(0, ctx.generations, "candidates, certificates, populations")
     w = workspace(ctx, state["users"])
     cfg = ctx.cfg()
     alpha = fixed_alpha(ctx)
@@ -429,6 +431,7 @@ def evolve(
     cfg = ctx.cfg()
     gen = int(state["generation"])
     n = min(ctx.coordinator_every, ctx.generations - gen)
+    emit_progress(gen, ctx.generations, f"generations {gen + 1}-{gen + n}")
     ne = _n_exploit(state["alpha"], cfg.pop_size, w.problem.n_users)
     pop, trace, m = ev.evolve(
         w.problem,

@@ -47,6 +47,7 @@ from agenticrec.graphs import _system_roles  # noqa: F401 - registers roles
 from agenticrec.graphs._runtime import policy_info, record, thread_of
 from agenticrec.graphs._system_space import apply_structure, es_step, structure_of
 from agenticrec.graphs._system_workspace import SystemWorkspace, workspace
+from agenticrec.runner import emit_progress
 from agenticrec.tools.pipeline import CHANNELS, HEADS, PipelineConfig
 
 __all__ = [
@@ -221,11 +222,13 @@ def individual(
     for arm in sorted(set(routing.values())):
         for agent in AGENT_KNOBS:
             key = f"{arm}/{agent}"
+            emit_progress(rnd - 1, state["rounds"], f"round {rnd}: {key}")
             arms[arm], sigma[key], info = _evolve_agent(
                 ctx, ws, arms, routing, arm, agent, sigma.get(key, 0.1), rnd, weights
             )
             inner[key] = info
         # structural evolution: grammar proposals, screened offline (outer reward)
+        emit_progress(rnd - 1, state["rounds"], f"round {rnd}: {arm} structure")
         mask = _masks(ws, routing, arm)
         current = structure_of(arms[arm])
         obs = {
@@ -353,6 +356,7 @@ def compositional(
 ) -> dict:
     """Evolve a specialist per segment, then let the router assign segments."""
     ctx, rnd = _ctx(runtime), state["round"]
+    emit_progress(rnd, state["rounds"], f"round {rnd}: compositional")
     ws = ctx.ws()
     arms = {k: dict(v) for k, v in state["arms"].items()}
     routing = dict(state["routing"])
