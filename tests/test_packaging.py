@@ -65,3 +65,14 @@ def test_wheel_install_imports_subpackages_and_finds_package_data(tmp_path):
     # the graph registry works from an installed wheel (entry points)
     assert set(found["graphs"]) == {"teacher", "dualagent", "system", "tune"}
     assert all(f.startswith(str(target)) for f in found["graphs"].values())
+    # every graph's data ships in the wheel: tune embeds skills with the
+    # packaged MiniLM tokenizer, from an empty cache, outside the checkout
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu",
+           "AGENTICREC_CACHE_DIR": str(tmp_path / "cache")}
+    run_tune = subprocess.run(
+        [sys.executable, "-c", "from agenticrec.cli import main; main()", "run",
+         "tune", "--rounds", "1", "--skillhub", ":temp:", "--json"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900,
+    )
+    assert run_tune.returncode == 0, run_tune.stderr[-3000:]
+    assert json.loads(run_tune.stdout)["rounds"] == 1
