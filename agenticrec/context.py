@@ -15,16 +15,25 @@ Python, the CLI and LangGraph Studio. No LLM is configured unless
 Run-scoped dependencies (the policy, the trajectory writer, a graph's
 Skillhub client) are not settings: they live in :class:`Services`, built once
 per run by the runner (or lazily on first use when a graph is invoked
-directly) and reached by nodes through ``runtime.context.services``.
+directly) and reached by nodes through ``runtime.context.services``. What a
+caller hands in from Python (a LangChain chat model, a policy per role) is a
+:func:`service` field of the context: never a CLI option, never recorded,
+never part of a checkpoint's binding::
+
+    ctx = TeacherContext(users=5, model=ChatOpenAI(model="gpt-4o-mini"))
+    ctx = TeacherContext(policies={"teacher.ranker": MyPolicy()})
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from pydantic.json_schema import SkipJsonSchema
 
 from agenticrec.errors import ConfigError
 
@@ -32,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from agenticrec.policy import Policy
     from agenticrec.trajectory import TrajectoryWriter
 
-__all__ = ["Context", "Services", "StructuredMethod", "setting"]
+__all__ = ["Context", "Services", "StructuredMethod", "service", "setting"]
 
 StructuredMethod = Literal["json_mode", "function_calling", "json_schema", "auto"]
 
@@ -80,6 +89,20 @@ def setting(
     if hidden:
         meta["hidden"] = True
     return field(default=default, metadata=meta)
+
+
+def service(default: Any, description: str) -> Any:
+    """A context field holding a Python object given by the caller (a chat
+    model, policies, tools): hidden from the CLI, left out of
+    :meth:`Context.settings` (so of reports, trajectories and checkpoint
+    bindings), not compared or printed. ``default`` may be a zero-argument
+    factory (``dict``). Annotate the field ``SkipJsonSchema[...]`` so that
+    LangGraph Studio's context form leaves it out."""
+    meta = {"description": description, "service": True, "binds": False}
+    meta["hidden"] = True
+    if callable(default):
+        return field(default_factory=default, metadata=meta, repr=False, compare=False)
+    return field(default=default, metadata=meta, repr=False, compare=False)
 
 
 class Services:
@@ -195,6 +218,18 @@ class Context:
         env="AGENTICREC_CONCURRENCY",
         binds=False,
     )
+    model: SkipJsonSchema[BaseChatModel | None] = service(
+        None,
+        "LangChain chat model every role decides with (any provider), wrapped in "
+        "LLMPolicy: validated replies, retries, the rule as fallback. Overrides "
+        "llm_base_url/llm_model; the llm_* limits still apply.",
+    )
+    policies: SkipJsonSchema[Mapping[str, Any]] = service(
+        dict,
+        "Role name (e.g. 'teacher.ranker') -> a policy object (with .name and "
+        ".decide(role, observation) -> Decision) or a BaseChatModel, deciding "
+        "that role instead of the default policy.",
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -242,7 +277,7 @@ class Context:
         """The settings as plain values, without secrets."""
         out = {}
         for f in fields(self):
-            if f.name == "llm_api_key":
+            if f.name == "llm_api_key" or f.metadata.get("service"):
                 continue
             if binding_only and not f.metadata.get("binds", True):
                 continue

@@ -5,12 +5,17 @@ picks analyses by history length, the analyst maps each analysis to one tool
 call, the ranker blends the per-candidate signals the tools returned, and the
 reflector sends the graph back for missing analyses when the draft's top item
 is weakly supported.
+
+Plugin tools (see :mod:`agenticrec.plugins`) add analyses: an analysis named
+after the signal the tool declares, offered in the planner's ``available``
+list, answered by one call of that tool, and blended by the rule ranker with
+the declared weight (the observation's ``weights``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
@@ -28,7 +33,6 @@ __all__ = [
     "blend",
 ]
 
-Analysis = Literal["profile", "long_term", "recent", "neighbours", "graph_walk"]
 ANALYSES: tuple[str, ...] = (
     "profile",
     "long_term",
@@ -68,7 +72,11 @@ def _unique(values: list[str]) -> list[str]:
 class PlanDecision(BaseModel):
     """Which analyses to run for this user."""
 
-    analyses: list[Analysis] = Field(min_length=1, max_length=5)
+    analyses: list[str] = Field(
+        min_length=1,
+        max_length=16,
+        description="Names from the observation's `available` list.",
+    )
     reason: str = ""
 
     @field_validator("analyses")
@@ -100,7 +108,11 @@ class ReflectDecision(BaseModel):
 
     accept: bool
     issues: list[str] = Field(default_factory=list)
-    extra_analyses: list[Analysis] = Field(default_factory=list)
+    extra_analyses: list[str] = Field(
+        default_factory=list,
+        description="Analyses to run next: profile, long_term, recent, neighbours, "
+        "graph_walk, or one of the observation's `analyses`.",
+    )
 
     @field_validator("extra_analyses")
     @classmethod
@@ -117,6 +129,7 @@ def plan_rule(obs: Mapping[str, Any]) -> PlanDecision:
     n = int(obs["history_len"])
     plan = ["profile", "long_term", "neighbours"]
     plan.append("recent" if n >= 20 else "graph_walk")
+    plan += [a for a in obs.get("available", ()) if a not in ANALYSES]
     return PlanDecision(
         analyses=plan,
         reason=f"history of {n} items: "
@@ -138,11 +151,23 @@ ANALYST_CALLS = {
 """The rule analyst's tool call for each analysis (user and candidates added)."""
 
 
+def plugin_calls(obs: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Plugin analysis -> (tool, default arguments), from the observation's
+    ``plugin_tools`` (each ``{"name", "analysis", ...}``)."""
+    return {
+        t["analysis"]: (t["name"], {})
+        for t in obs.get("plugin_tools", ())
+        if t.get("analysis")
+    }
+
+
 def analyst_rule(obs: Mapping[str, Any]) -> AnalystDecision:
-    """One tool call per pending analysis, arguments from ``ANALYST_CALLS``."""
+    """One tool call per pending analysis, arguments from ``ANALYST_CALLS``
+    (a plugin analysis: its tool with its default arguments)."""
     calls = []
+    table = {**plugin_calls(obs), **ANALYST_CALLS}
     for a in obs["pending"]:
-        tool, args = ANALYST_CALLS[a]
+        tool, args = table[a]
         full = {"user": obs["user"], **args}
         if tool != "user_profile":
             full["candidates"] = list(obs["candidates"])
@@ -150,14 +175,20 @@ def analyst_rule(obs: Mapping[str, Any]) -> AnalystDecision:
     return AnalystDecision(calls=calls)
 
 
-def blend(signals: Mapping[str, list[float]], popularity: list[float]) -> np.ndarray:
-    """The rule ranker's score per candidate (see ``SIGNAL_WEIGHTS``)."""
+def blend(
+    signals: Mapping[str, list[float]],
+    popularity: list[float],
+    weights: Mapping[str, float] | None = None,
+) -> np.ndarray:
+    """The rule ranker's score per candidate: ``SIGNAL_WEIGHTS`` plus
+    ``weights`` (plugin signals' declared weights)."""
+    w = {**(weights or {}), **SIGNAL_WEIGHTS}
     total = np.zeros(len(popularity))
     for name, values in {**signals, "popularity": popularity}.items():
         v = np.asarray(values, dtype=np.float64)
         top = v.max(initial=0.0)
         if top > 0:
-            total += SIGNAL_WEIGHTS.get(name, 0.0) * v / top
+            total += w.get(name, 0.0) * v / top
     return total
 
 
@@ -169,7 +200,7 @@ def rank_order(obs: Mapping[str, Any]) -> list[int]:
     for c in obs["candidates"]:
         for name, v in c["signals"].items():
             sig.setdefault(name, []).append(v)
-    score = blend(sig, pop)
+    score = blend(sig, pop, obs.get("weights"))
     order = np.lexsort((np.asarray(cands), -np.asarray(pop), -score))
     return [int(cands[i]) for i in order]
 
@@ -182,7 +213,8 @@ def rank_rule(obs: Mapping[str, Any]) -> RankDecision:
     why = ", ".join(n for _, n in reversed(drivers)) or "popularity only"
     return RankDecision(
         ranking=order,
-        rationale=f"blend of {sorted(SIGNAL_WEIGHTS)} normalised per signal; "
+        rationale=f"blend of {sorted({**SIGNAL_WEIGHTS, **obs.get('weights', {})})} "
+        "normalised per signal; "
         f"top item driven by {why}",
     )
 
@@ -214,6 +246,13 @@ def reflect_rule(obs: Mapping[str, Any]) -> ReflectDecision:
     )
 
 
+def plan_check(value: PlanDecision, obs: Mapping[str, Any]) -> None:
+    known = set(obs.get("available", ANALYSES))
+    unknown = [a for a in value.analyses if a not in known]
+    if unknown:
+        raise ValueError(f"unknown analyses {unknown}; available: {sorted(known)}")
+
+
 def analyst_check(value: AnalystDecision, obs: Mapping[str, Any]) -> None:
     tools = set(obs["tools"])
     for call in value.calls:
@@ -224,6 +263,10 @@ def analyst_check(value: AnalystDecision, obs: Mapping[str, Any]) -> None:
 def reflect_check(value: ReflectDecision, obs: Mapping[str, Any]) -> None:
     if not value.accept and not value.extra_analyses:
         raise ValueError("a rejected draft must name extra_analyses to run")
+    known = {*ANALYSES, *obs.get("analyses", ())}
+    unknown = [a for a in value.extra_analyses if a not in known]
+    if unknown:
+        raise ValueError(f"unknown analyses {unknown}; known: {sorted(known)}")
 
 
 register_role(
@@ -232,6 +275,7 @@ register_role(
         PlanDecision,
         plan_rule,
         "teacher_planner",
+        check=plan_check,
         description="MARS planner: which analyses to run",
     ),
     replace=True,

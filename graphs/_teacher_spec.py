@@ -11,7 +11,7 @@ from agenticrec.errors import DataValidationError
 from agenticrec.graphs._runtime import policy_counts
 from agenticrec.graphs._teacher_workspace import workspace
 from agenticrec.graphs.evidence import translate
-from agenticrec.graphs.teacher import GRAPH_NAME, TeacherContext
+from agenticrec.graphs.teacher import GRAPH_NAME, TeacherContext, toolset
 from agenticrec.graphspec import GraphSpec, Report, RunResult
 from agenticrec.tools import baselines
 from agenticrec.tools.metrics import rank_of_target, summarize
@@ -113,14 +113,17 @@ def recursion_limit(ctx: TeacherContext, inp: dict[str, Any]) -> int:
 
 
 def replay_tools(header) -> dict[str, Any]:
-    """The tools a recorded run called, rebuilt from its header's context."""
+    """The tools a recorded run called, rebuilt from its header's context:
+    the built-in ones and the registered teacher tools (plugins), bound to the
+    same data. Tools passed only through ``build_graph(tools=...)`` or the
+    context are not registered, so their calls replay as differences."""
     c = header.context
     ws = workspace(
         c.get("data", "ml-latest-small"),
         c.get("protocol", "sampled:19"),
         int(c.get("seed", 0)),
     )
-    return ws.tools
+    return toolset(ws).tools
 
 
 def evidence(tool: str, result: Any) -> list[str]:
@@ -133,12 +136,17 @@ def evidence(tool: str, result: Any) -> list[str]:
 
 
 def tool_schemas() -> list[dict[str, Any]]:
-    """OpenAI function schemas of the teacher's tools (for exported data)."""
+    """OpenAI function schemas of the teacher's tools (for exported data): the
+    built-in ones, then the registered teacher tools (plugins) by name, as the
+    model sees them (injected arguments left out)."""
     from langchain_core.utils.function_calling import convert_to_openai_tool
 
+    from agenticrec.plugins import default_registry
     from agenticrec.tools.teacher_tools import make_teacher_tools
 
-    return [convert_to_openai_tool(t) for t in make_teacher_tools(None)]  # type: ignore[arg-type]
+    plugins = [i.tool for i in default_registry().for_graph(GRAPH_NAME)]
+    tools = [*make_teacher_tools(None), *plugins]  # type: ignore[arg-type]
+    return [convert_to_openai_tool(t) for t in tools]
 
 
 spec = GraphSpec(

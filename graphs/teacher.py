@@ -22,12 +22,19 @@ construction, its result is checkpointed once (LangGraph's pending writes)
 and a killed run re-runs only the users whose task had not finished. The
 runner bounds the users in flight (``max_concurrency``). The held-out item
 never enters the state the agents see: ``finish`` scores the ranking.
+
+The analysts' tools are the built-in ones plus every registered tool that
+declares ``"teacher"`` among its graphs (:mod:`agenticrec.plugins`), plus the
+tools given to :func:`build_graph` or in ``TeacherContext.tools``
+(:func:`toolset`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -40,14 +47,17 @@ from langchain_core.messages import (
     convert_to_openai_messages,
 )
 from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.runtime import Runtime
 from langgraph.types import Send
+from pydantic.json_schema import SkipJsonSchema
 from typing_extensions import TypedDict
 
-from agenticrec.context import Context, setting
-from agenticrec.errors import ConfigError
+from agenticrec.context import Context, service, setting
+from agenticrec.errors import ConfigError, PluginError
 from agenticrec.graphs import _teacher_roles as roles
 from agenticrec.graphs._runtime import policy_info, record, thread_of
 from agenticrec.graphs._teacher_workspace import (
@@ -56,15 +66,19 @@ from agenticrec.graphs._teacher_workspace import (
     workspace,
 )
 from agenticrec.graphs.evidence import translate
+from agenticrec.plugins import ToolRegistry, default_registry
 from agenticrec.policy import Decision
+from agenticrec.tools.teacher_tools import bind_tool
 
 __all__ = [
     "TeacherContext",
     "TeacherInput",
     "TeacherState",
+    "Toolset",
     "UserState",
     "build_graph",
     "graph",
+    "toolset",
 ]
 
 GRAPH_NAME = "teacher"
@@ -93,6 +107,11 @@ class TeacherContext(Context):
     max_reflections: int = setting(1, "Most re-analysis loops per user.", ge=0, le=10)
     trajectories: str | None = setting(
         None, "JSONL file to append trajectories to.", binds=False
+    )
+    tools: SkipJsonSchema[Sequence[BaseTool]] = service(
+        tuple,
+        "LangChain tools offered to the analysts besides the registered ones (a "
+        "tool declaring a signal becomes an analysis; see agenticrec.plugins).",
     )
 
     def __post_init__(self) -> None:
@@ -141,9 +160,81 @@ class UserState(UserInput, total=False):
     results: Annotated[list[dict[str, Any]], operator.add]
 
 
+# ------------------------------------------------------------------- tools
+@dataclass(frozen=True)
+class Toolset:
+    """The tools one teacher run offers its analysts.
+
+    Attributes:
+        tools: name -> tool as the analysts call it (built-ins, then the
+            others bound to the workspace's evidence index).
+        origins: name -> where each non-built-in tool came from.
+        analyses: plugin analysis (the signal a tool declares) -> tool name.
+        weights: plugin signal -> the rule ranker's blend weight.
+        schemas: OpenAI function schemas of the non-built-in tools, each with
+            its ``analysis`` (``None`` for a tool without a signal): what an
+            LLM analyst reads beside the prompt's built-in tools.
+    """
+
+    tools: dict[str, BaseTool]
+    origins: dict[str, str]
+    analyses: dict[str, str]
+    weights: dict[str, float]
+    schemas: list[dict[str, Any]]
+
+
+def toolset(ws: TeacherWorkspace, extra: Sequence[BaseTool] = ()) -> Toolset:
+    """Built-in tools of ``ws``, registered teacher tools (plugins, unless
+    ``AGENTICREC_DISABLE_PLUGIN_AUTOLOAD`` is set) and ``extra``.
+
+    Raises:
+        PluginError: a tool's name is a built-in tool's, or its signal is a
+            built-in signal's or another tool's (naming where it came from).
+    """
+    infos = list(default_registry().for_graph(GRAPH_NAME))
+    if extra:
+        reg = ToolRegistry()
+        for t in extra:
+            if not any(i.tool is t for i in infos):
+                reg.add(t, origin=f"tools=[{getattr(t, 'name', t)!r}]")
+        infos += reg.infos()
+    tools, origins = dict(ws.tools), {}
+    analyses: dict[str, str] = {}
+    weights: dict[str, float] = {}
+    schemas: list[dict[str, Any]] = []
+    reserved = {*roles.ANALYSES, *roles.SIGNAL_WEIGHTS, *roles.SIGNAL_OF}
+    for info in infos:
+        name, decl = info.tool.name, info.declaration
+        if name in tools:
+            other = origins.get(name, "the built-in teacher tools")
+            raise PluginError(f"tool {name!r} clashes with {other}", plugin=info.origin)
+        signal = decl.signal if decl is not None else None
+        if signal is not None:
+            if signal in reserved or signal in analyses:
+                raise PluginError(
+                    f"signal {signal!r} of tool {name!r} is already taken (built-in: "
+                    f"{sorted(reserved)}; plugins: {sorted(analyses)})",
+                    plugin=info.origin,
+                )
+            analyses[signal] = name
+            weights[signal] = decl.weight
+        tools[name] = bind_tool(info, ws.index)
+        origins[name] = info.origin
+        fn = convert_to_openai_tool(info.tool)["function"]
+        schemas.append({**fn, "analysis": signal})
+    return Toolset(tools, origins, analyses, weights, schemas)
+
+
 # ----------------------------------------------------------------- runtime
 def _ctx(runtime: Runtime[TeacherContext]) -> TeacherContext:
     return runtime.context if runtime.context is not None else TeacherContext()
+
+
+def _tools(ctx: TeacherContext, extra: Sequence[BaseTool]) -> Toolset:
+    """This run's :class:`Toolset`, built once per run (``ctx.services``)."""
+    both = (*ctx.tools, *extra)
+    key = "teacher.toolset:" + ",".join(str(id(t)) for t in both)
+    return ctx.services.get(key, lambda: toolset(ctx.ws(), both))
 
 
 def _record(ctx, config, state, node, *, decision: Decision | None = None, **kw):
@@ -201,17 +292,22 @@ def start(state: UserState, runtime: Runtime[TeacherContext]) -> dict:
 
 
 def planner(
-    state: UserState, runtime: Runtime[TeacherContext], config: RunnableConfig
+    state: UserState,
+    runtime: Runtime[TeacherContext],
+    config: RunnableConfig,
+    *,
+    extra_tools: Sequence[BaseTool] = (),
 ) -> dict:
     ctx = _ctx(runtime)
     ws = ctx.ws()
+    ts = _tools(ctx, extra_tools)
     hist = ws.index.history(state["user"])
     obs = {
         "user": state["user"],
         "history_len": int(hist.size),
         "recent_titles": [ws.index.title(int(i)) for i in hist[-5:][::-1]],
         "n_candidates": len(state["candidates"]),
-        "available": list(roles.ANALYSES),
+        "available": [*roles.ANALYSES, *ts.analyses],
     }
     d = ctx.services.policy.decide("teacher.planner", obs)
     task = state["messages"][0].content if state.get("messages") else ""
@@ -238,17 +334,24 @@ def planner(
 
 
 def analyst(
-    state: UserState, runtime: Runtime[TeacherContext], config: RunnableConfig
+    state: UserState,
+    runtime: Runtime[TeacherContext],
+    config: RunnableConfig,
+    *,
+    extra_tools: Sequence[BaseTool] = (),
 ) -> dict:
     ctx = _ctx(runtime)
     ws = ctx.ws()
-    obs = {
+    ts = _tools(ctx, extra_tools)
+    obs: dict[str, Any] = {
         "user": state["user"],
         "pending": state["pending"],
         "candidates": state["candidates"],
         "history_len": int(ws.index.history(state["user"]).size),
-        "tools": sorted(ws.tools),
+        "tools": sorted(ts.tools),
     }
+    if ts.schemas:
+        obs["plugin_tools"] = ts.schemas
     d = ctx.services.policy.decide("teacher.analyst", obs)
     calls = []
     for i, call in enumerate(d.value.calls):
@@ -282,18 +385,22 @@ def analyst(
 
 
 def tools(
-    state: UserState, runtime: Runtime[TeacherContext], config: RunnableConfig
+    state: UserState,
+    runtime: Runtime[TeacherContext],
+    config: RunnableConfig,
+    *,
+    extra_tools: Sequence[BaseTool] = (),
 ) -> dict:
     """Execute the analyst's tool calls; translate each result into evidence."""
     ctx = _ctx(runtime)
-    ws = ctx.ws()
+    ts = _tools(ctx, extra_tools)
     last = state["messages"][-1]
     out: list[ToolMessage] = []
     evidence = list(state.get("evidence", []))
     signals = dict(state.get("signals", {}))
     records = []
     for call in getattr(last, "tool_calls", []):
-        tool = ws.tools.get(call["name"])
+        tool = ts.tools.get(call["name"])
         try:
             if tool is None:
                 raise ValueError(f"unknown tool {call['name']!r}")
@@ -323,7 +430,8 @@ def tools(
             }
         )
         evidence.extend(text)
-        name = roles.SIGNAL_OF.get(result.get("signal", ""))
+        sig = result.get("signal", "")
+        name = roles.SIGNAL_OF.get(sig) or (sig if sig in ts.weights else None)
         if name and "scores" in result:
             by_item = dict((int(i), float(v)) for i, v in result["scores"])
             signals[name] = [by_item.get(c, 0.0) for c in state["candidates"]]
@@ -352,15 +460,22 @@ def _candidates_obs(state: UserState, ws: TeacherWorkspace) -> list[dict]:
 
 
 def ranker(
-    state: UserState, runtime: Runtime[TeacherContext], config: RunnableConfig
+    state: UserState,
+    runtime: Runtime[TeacherContext],
+    config: RunnableConfig,
+    *,
+    extra_tools: Sequence[BaseTool] = (),
 ) -> dict:
     ctx = _ctx(runtime)
     ws = ctx.ws()
-    obs = {
+    obs: dict[str, Any] = {
         "k": min(ctx.k, len(state["candidates"])),
         "candidates": _candidates_obs(state, ws),
         "evidence": state.get("evidence", [])[-40:],
     }
+    weights = _tools(ctx, extra_tools).weights
+    if weights:
+        obs["weights"] = weights
     d = ctx.services.policy.decide("teacher.ranker", obs)
     _record(
         ctx,
@@ -383,10 +498,15 @@ def ranker(
 
 
 def reflector(
-    state: UserState, runtime: Runtime[TeacherContext], config: RunnableConfig
+    state: UserState,
+    runtime: Runtime[TeacherContext],
+    config: RunnableConfig,
+    *,
+    extra_tools: Sequence[BaseTool] = (),
 ) -> dict:
     ctx = _ctx(runtime)
     ws = ctx.ws()
+    analyses = _tools(ctx, extra_tools).analyses
     top = state["draft"][0]
     j = state["candidates"].index(top)
     support = sum(1 for v in state.get("signals", {}).values() if v[j] > 0)
@@ -398,6 +518,8 @@ def reflector(
         "reflections": state.get("reflections", 0),
         "max_reflections": ctx.max_reflections,
     }
+    if analyses:
+        obs["analyses"] = sorted(analyses)
     d = ctx.services.policy.decide("teacher.reflector", obs)
     _record(
         ctx,
@@ -420,14 +542,22 @@ def reflector(
 
 
 def finish(
-    state: UserState, runtime: Runtime[TeacherContext], config: RunnableConfig
+    state: UserState,
+    runtime: Runtime[TeacherContext],
+    config: RunnableConfig,
+    *,
+    extra_tools: Sequence[BaseTool] = (),
 ) -> dict:
     """Score the ranking against the held-out item (never shown to the agents)."""
     ctx = _ctx(runtime)
     ws = ctx.ws()
     row = ws.row(state["user"])
     draft = list(state["draft"])
-    obs = {"k": ctx.k, "candidates": _candidates_obs(state, ws)}
+    obs = {
+        "k": ctx.k,
+        "candidates": _candidates_obs(state, ws),
+        "weights": _tools(ctx, extra_tools).weights,
+    }
     rest = [c for c in roles.rank_order(obs) if c not in set(draft)]
     ranking = draft + rest
     target = int(ws.targets[row])
@@ -478,21 +608,27 @@ def fan_out(state: TeacherState) -> list[Send]:
 
 
 # ------------------------------------------------------------------- graph
-def build_user_graph():
-    """The per-user subgraph (compiled without a checkpointer: atomic task)."""
+def build_user_graph(tools_: Sequence[BaseTool] = ()):
+    """The per-user subgraph (compiled without a checkpointer: atomic task);
+    ``tools_`` are offered to its analysts besides the registered ones."""
     b = StateGraph(
         UserState,
         context_schema=TeacherContext,
         input_schema=UserInput,
         output_schema=UserOutput,
     )
+    extra = tuple(tools_)
+
+    def node(fn):
+        return functools.partial(fn, extra_tools=extra) if extra else fn
+
     b.add_node("start", start)
-    b.add_node("planner", planner)
-    b.add_node("analyst", analyst)
-    b.add_node("tools", tools)
-    b.add_node("ranker", ranker)
-    b.add_node("reflector", reflector)
-    b.add_node("finish", finish)
+    b.add_node("planner", node(planner))
+    b.add_node("analyst", node(analyst))
+    b.add_node("tools", node(tools))
+    b.add_node("ranker", node(ranker))
+    b.add_node("reflector", node(reflector))
+    b.add_node("finish", node(finish))
     b.add_edge(START, "start")
     b.add_edge("start", "planner")
     b.add_edge("planner", "analyst")
@@ -504,12 +640,19 @@ def build_user_graph():
     return b.compile(checkpointer=False, name="teacher_user")
 
 
-def build_graph(*, checkpointer=None, store=None):
-    """The compiled teacher graph (context: :class:`TeacherContext`)."""
+def build_graph(*, checkpointer=None, store=None, tools: Sequence[BaseTool] = ()):
+    """The compiled teacher graph (context: :class:`TeacherContext`).
+
+    Args:
+        tools: LangChain tools offered to the analysts besides the built-in
+            and registered ones (validated like plugins; a tool declaring a
+            signal becomes an analysis, see :mod:`agenticrec.plugins`).
+            Replay and export resolve only registered tools.
+    """
     b = StateGraph(
         TeacherState, context_schema=TeacherContext, input_schema=TeacherInput
     )
-    b.add_node("user", build_user_graph())
+    b.add_node("user", build_user_graph(tools))
     b.add_conditional_edges(START, fan_out, ["user"])
     b.add_edge("user", END)
     return b.compile(checkpointer=checkpointer, store=store, name=GRAPH_NAME)

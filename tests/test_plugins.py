@@ -80,3 +80,50 @@ def test_builtin_tools_all_have_schemas_and_unique_names():
     reg.load_builtins()
     names = [t.name for t in reg.tools()]
     assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize(
+    "attr, match",
+    [
+        ("BAD_WEIGHT", r"bad_weight.*weight=-1: expected a number in \[0, 10\]"),
+        ("BAD_SIGNAL_NAME", r"bad_name.*signal='Genre Affinity'.*lowercase"),
+        ("UNKNOWN_KEY", r"bad_key.*unknown keys \['wieght'\]"),
+    ],
+)
+def test_bad_signal_declaration_is_rejected_with_plugin_name(installed, attr, match):
+    installed("bad", f"[agenticrec.tools]\nsig = agenticrec_bad_plugin:{attr}\n")
+    with pytest.raises(PluginError, match=match) as err:
+        load_tools(plugins=True)
+    assert err.value.plugin == f"plugin:sig = agenticrec_bad_plugin:{attr}"
+
+
+def test_signal_tool_needs_user_and_candidates_arguments():
+    from langchain_core.tools import StructuredTool
+    from pydantic import BaseModel
+
+    class Args(BaseModel):
+        items: list[int]
+
+    tool = StructuredTool.from_function(
+        lambda items: {},
+        name="no_candidates",
+        description="Scores items, not a user's candidates.",
+        args_schema=Args,
+        metadata={"agenticrec": {"signal": "age", "weight": 0.1}},
+    )
+    with pytest.raises(PluginError, match="no_candidates.*candidates, user"):
+        ToolRegistry().add(tool, origin="test")
+
+
+def test_signal_tool_helper_returns_the_teacher_result_shape():
+    from agenticrec.plugins import declaration, signal_tool
+
+    @signal_tool("parity", weight=0.2)
+    def parity(index, user: int, candidates: list[int], bonus: float = 0.0):
+        """Even items score 1."""
+        return [float(c % 2 == 0) + bonus for c in candidates]
+
+    assert declaration(parity).signal == "parity"
+    assert set(parity.tool_call_schema.model_fields) == {"user", "candidates", "bonus"}
+    out = parity.invoke({"user": 3, "candidates": [4, 5], "bonus": 0.5})
+    assert out == {"signal": "parity", "user": 3, "scores": [[4, 1.5], [5, 0.5]]}

@@ -9,7 +9,9 @@ the agents read. Numbers are rounded here, once, so text and record agree.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +20,19 @@ import numpy as np
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from agenticrec.errors import ConfigError
+from agenticrec.errors import ConfigError, PluginError
+from agenticrec.plugins import ToolInfo
 
 from .graph import InteractionGraph
 from .signals import cooccurrence_support, neighbour_support, walk_support
 
-__all__ = ["EvidenceIndex", "make_teacher_tools", "TOOLS"]
+__all__ = [
+    "EvidenceIndex",
+    "bind_tool",
+    "check_signal_result",
+    "make_teacher_tools",
+    "TOOLS",
+]
 
 TOOLS: list[BaseTool] = []
 """No module-level tools: teacher tools are bound to a dataset by
@@ -310,3 +319,66 @@ def make_teacher_tools(index: EvidenceIndex) -> list[BaseTool]:
             "Number of distinct users who interacted with each item.",
         ),
     ]
+
+
+def check_signal_result(
+    result: Any, signal: str, candidates: Iterable[int], info: ToolInfo
+) -> None:
+    """Raise :class:`PluginError` (naming the plugin) unless ``result`` is
+    ``{"signal": signal, "scores": [[item, score], ...]}`` with one finite
+    score per candidate: the shape the teacher turns into a ranking signal."""
+
+    def fail(what: str) -> None:
+        raise PluginError(
+            f"tool {info.tool.name!r} declares signal {signal!r} but {what}; "
+            'return {"signal": ..., "scores": [[item, score], ...]} with one '
+            "pair per candidate",
+            plugin=info.origin,
+        )
+
+    if not isinstance(result, dict):
+        fail(f"returned a {type(result).__name__}")
+    if result.get("signal") != signal:
+        fail(f"returned signal {result.get('signal')!r}")
+    pairs = result.get("scores")
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, list | tuple)
+        and len(p) == 2
+        and isinstance(p[1], int | float)
+        and not isinstance(p[1], bool)
+        and math.isfinite(p[1])
+        for p in pairs
+    ):
+        fail("its scores are not [item, finite number] pairs")
+    if sorted(int(p[0]) for p in pairs) != sorted(int(c) for c in candidates):
+        fail("its scores do not cover exactly the candidates")
+
+
+def bind_tool(info: ToolInfo, index: EvidenceIndex) -> BaseTool:
+    """A registered tool as the teacher's analysts call it.
+
+    A tool whose ``args_schema`` has an injected ``index`` argument
+    (``Annotated[..., InjectedToolArg]``, as :func:`agenticrec.plugins.signal_tool`
+    makes) gets ``index`` passed in; the bound tool's schema is what the model
+    sees (``tool_call_schema``). A signal tool's result is checked with
+    :func:`check_signal_result`, so a malformed result is a failed call, the
+    same on replay.
+    """
+    tool = info.tool
+    fields = getattr(tool.args_schema, "model_fields", {})
+    injected = "index" in fields and "index" not in tool.tool_call_schema.model_fields
+    decl = info.declaration
+
+    def call(**kw: Any) -> Any:
+        result = tool.invoke({**kw, "index": index} if injected else kw)
+        if decl is not None and decl.signal is not None:
+            check_signal_result(result, decl.signal, kw.get("candidates", []), info)
+        return result
+
+    return StructuredTool(
+        name=tool.name,
+        description=tool.description,
+        args_schema=tool.tool_call_schema,
+        func=call,
+        metadata=tool.metadata,
+    )
