@@ -190,7 +190,11 @@ def _stream(
     compiled = spec.build_graph(checkpointer=saver) if saver is not None else spec.graph
     config: dict[str, Any] = {
         "configurable": {"thread_id": thread_id},
-        "max_concurrency": resolve_concurrency(ctx),
+        # +1: with the "custom" stream mode LangGraph's sync stream keeps one
+        # waiter future in the same bounded executor (pregel/main.py, "enable
+        # concurrent streaming"); without the extra slot max_concurrency=1
+        # deadlocks and N would run only N-1 tasks at once.
+        "max_concurrency": resolve_concurrency(ctx) + 1,
     }
     if spec.recursion_limit is not None:
         config["recursion_limit"] = spec.recursion_limit(ctx, inp)
