@@ -127,8 +127,17 @@ def als_scores(
     """``f32[q, n_items]`` implicit-feedback ALS (Hu et al. 2008) from the
     ``implicit`` library (CPU), fitted on ``g``'s 0/1 matrix."""
     import scipy.sparse as sp
-    from implicit.cpu.als import AlternatingLeastSquares
-    from threadpoolctl import threadpool_limits
+
+    try:
+        from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
+    except ImportError as exc:  # an optional extra: say how to get it
+        from agenticrec.errors import ConfigError
+
+        raise ConfigError(
+            f"the ALS baseline needs the 'implicit' library ({exc}); "
+            "install it with: pip install 'agenticrec[eval]'"
+        ) from exc
 
     ptr = np.array(g.user_ptr, np.int64)  # writable copies: implicit needs them
     items = np.array(g.user_items, np.int32)
