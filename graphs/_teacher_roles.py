@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
+from agenticrec.graphs._teacher_fit import PRIOR
 from agenticrec.policy import Role, register_role
 
 __all__ = [
@@ -39,6 +40,10 @@ ANALYSES: tuple[str, ...] = (
     "recent",
     "neighbours",
     "graph_walk",
+    "ease",
+    "recent_ease",
+    "cosine",
+    "sequence",
 )
 
 SIGNAL_OF = {
@@ -46,21 +51,19 @@ SIGNAL_OF = {
     "recent_cooccurrence": "recent",
     "neighbours": "neighbours",
     "graph_walk": "graph_walk",
+    "ease": "ease",
+    "recent_ease": "recent_ease",
+    "cosine": "cosine",
+    "sequence": "sequence",
 }
 """Tool result ``signal`` -> analysis it answers."""
 
-SIGNAL_WEIGHTS = {
-    "long_term": 1.0,
-    "recent": 0.6,
-    "neighbours": 0.8,
-    "graph_walk": 0.4,
-    "popularity": 0.05,
-}
-"""Weights of the rule ranker's blend. Each signal is divided by its maximum
-over the candidates first, so weights compare like with like. Long-term
-co-occurrence is the ItemKNN backbone; user-kNN adds collaborative evidence
-from similar users; recency and the random walk break its ties for users whose
-interests moved or whose history is sparse; popularity is a last tie-break."""
+SIGNAL_WEIGHTS = dict(PRIOR)
+"""Blend weights when the observation carries none (the fit's prior). A run's
+ranker gets the weights fitted on the validation split
+(:mod:`agenticrec.graphs._teacher_fit`) in its observation. Each signal is
+divided by its maximum over the candidates first, so weights compare like
+with like."""
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -93,7 +96,7 @@ class ToolCallSpec(BaseModel):
 class AnalystDecision(BaseModel):
     """Tool calls that answer the pending analyses."""
 
-    calls: list[ToolCallSpec] = Field(min_length=1, max_length=6)
+    calls: list[ToolCallSpec] = Field(min_length=1, max_length=16)
 
 
 class RankDecision(BaseModel):
@@ -122,11 +125,20 @@ class ReflectDecision(BaseModel):
 
 # ----------------------------------------------------------------- rules
 def plan_rule(obs: Mapping[str, Any]) -> PlanDecision:
-    """Profile, long-term co-occurrence and neighbours always; recent interest
-    when the history is long enough to have a distinct recent part (>= 20
-    items); a random walk when it is short (< 20), where 2-hop counts are
-    sparse."""
+    """The profile, then the analyses the validation fit gave a weight for
+    this user's segment (``fitted_plan``: short or long history; analyses
+    that rarely matter are held in reserve for the reflector), then every
+    plugin analysis. Without a fit: long-term co-occurrence and neighbours,
+    recent interest for histories of >= 20 items, else a random walk."""
     n = int(obs["history_len"])
+    plugins = [a for a in obs.get("available", ()) if a not in ANALYSES]
+    if "fitted_plan" in obs:
+        return PlanDecision(
+            analyses=["profile", *obs["fitted_plan"], *plugins],
+            reason=f"history of {n} items ({obs['segment']} segment): the analyses "
+            "whose signals earned a weight on validation for such users"
+            + (f"; held in reserve: {obs['reserve']}" if obs.get("reserve") else ""),
+        )
     plan = ["profile", "long_term", "neighbours"]
     plan.append("recent" if n >= 20 else "graph_walk")
     plan += [a for a in obs.get("available", ()) if a not in ANALYSES]
@@ -147,6 +159,10 @@ ANALYST_CALLS = {
     "recent": ("cooccurrence_evidence", {"recent": 10, "top": 3}),
     "neighbours": ("neighbour_evidence", {"k": 20, "top": 3}),
     "graph_walk": ("graph_walk_evidence", {"top": 3}),
+    "ease": ("ease_evidence", {"top": 3}),
+    "recent_ease": ("ease_evidence", {"recent": True, "top": 3}),
+    "cosine": ("itemknn_evidence", {"top": 3}),
+    "sequence": ("sequence_evidence", {"top": 3}),
 }
 """The rule analyst's tool call for each analysis (user and candidates added)."""
 
@@ -180,9 +196,10 @@ def blend(
     popularity: list[float],
     weights: Mapping[str, float] | None = None,
 ) -> np.ndarray:
-    """The rule ranker's score per candidate: ``SIGNAL_WEIGHTS`` plus
-    ``weights`` (plugin signals' declared weights)."""
-    w = {**(weights or {}), **SIGNAL_WEIGHTS}
+    """The rule ranker's score per candidate: the observation's ``weights``
+    (fitted on validation, plus plugin signals' declared weights), else
+    ``SIGNAL_WEIGHTS``."""
+    w = dict(weights) if weights else dict(SIGNAL_WEIGHTS)
     total = np.zeros(len(popularity))
     for name, values in {**signals, "popularity": popularity}.items():
         v = np.asarray(values, dtype=np.float64)
@@ -213,8 +230,13 @@ def rank_rule(obs: Mapping[str, Any]) -> RankDecision:
     why = ", ".join(n for _, n in reversed(drivers)) or "popularity only"
     return RankDecision(
         ranking=order,
-        rationale=f"blend of {sorted({**SIGNAL_WEIGHTS, **obs.get('weights', {})})} "
-        "normalised per signal; "
+        rationale="blend of "
+        + ", ".join(
+            f"{n} x{v:g}"
+            for n, v in (obs.get("weights") or SIGNAL_WEIGHTS).items()
+            if v
+        )
+        + " (each signal normalised by its maximum); "
         f"top item driven by {why}",
     )
 
@@ -232,9 +254,29 @@ def rank_check(value: RankDecision, obs: Mapping[str, Any]) -> None:
 
 
 def reflect_rule(obs: Mapping[str, Any]) -> ReflectDecision:
-    """Accept when the draft's top item is supported by >= 2 signals, when every
-    analysis has run, or when the reflection budget is spent; otherwise ask for
-    up to two unused analyses (neighbours, graph walk, recent, in that order)."""
+    """With a fit: when the two strongest signals that ran disagree (the
+    share of their top 10 in common, ``agreement``, is below the fitted
+    ``tau``) and reserve analyses are unused, ask for them; else accept.
+    Without a fit: accept when the draft's top item is supported by >= 2
+    signals, when every analysis has run, or when the reflection budget is
+    spent; otherwise ask for up to two unused analyses."""
+    if "reserve" in obs:
+        unused = [a for a in obs["reserve"] if a not in obs["done"]]
+        agree = obs["agreement"]
+        if (
+            unused
+            and agree < obs["tau"]
+            and obs["reflections"] < obs["max_reflections"]
+        ):
+            return ReflectDecision(
+                accept=False,
+                issues=[
+                    f"the strongest signals share {agree:.0%} of their top 10 "
+                    f"(below {obs['tau']:.0%})"
+                ],
+                extra_analyses=unused,
+            )
+        return ReflectDecision(accept=True, issues=[])
     unused = [a for a in ("neighbours", "graph_walk", "recent") if a not in obs["done"]]
     support = obs["top_support"]
     if support >= 2 or not unused or obs["reflections"] >= obs["max_reflections"]:

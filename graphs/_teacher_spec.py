@@ -9,11 +9,11 @@ import numpy as np
 
 from agenticrec.errors import DataValidationError
 from agenticrec.graphs._runtime import policy_counts
-from agenticrec.graphs._teacher_workspace import workspace
 from agenticrec.graphs.evidence import translate
 from agenticrec.graphs.teacher import GRAPH_NAME, TeacherContext, toolset
 from agenticrec.graphspec import GraphSpec, Report, RunResult
 from agenticrec.tools import baselines
+from agenticrec.tools.itemknn import itemknn_scores
 from agenticrec.tools.metrics import rank_of_target, summarize
 from agenticrec.workspace import data_workspace
 
@@ -21,8 +21,11 @@ __all__ = ["TeacherReport", "spec"]
 
 
 class TeacherReport(Report):
-    """NDCG/HR/MRR of the teacher and of random, popularity and ItemKNN
-    (co-occurrence) scored on the same users and candidates."""
+    """NDCG/HR/MRR of the teacher and of random, popularity and co-occurrence
+    ItemKNN on the same users: on the same candidates under ``sampled:N``,
+    over the whole catalogue (seen items excluded) under ``full``. The
+    validation-tuned EASE^R, cosine ItemKNN and ALS baselines are in
+    ``agenticrec eval teacher_eval``."""
 
     data: str
     protocol: str
@@ -31,6 +34,12 @@ class TeacherReport(Report):
     policies: dict[str, dict[str, int]]
     """role -> policy -> decisions (``rule (fallback)`` counted apart)."""
     reflections: int
+    shortlist: int | None = None
+    """Under ``full``: the multi-channel shortlist size the agents ranked."""
+    recall: float | None = None
+    """Under ``full``: share of users whose held-out item is in the shortlist."""
+    fit: dict[str, Any] = {}
+    """What the rule policy learnt on the validation split (never test)."""
 
     def summary(self) -> str:
         nd = {k: v["NDCG@10"] for k, v in self.metrics.items()}
@@ -64,17 +73,24 @@ def report(res: RunResult) -> TeacherReport:
         tpos = np.argmax(cands == targets[:, None], axis=1)
         in_pool = (cands == targets[:, None]).any(axis=1)
         hp, hi = ws.index.hist_ptr, ws.index.hist_items
-        base = {
-            "random": baselines.random_scores(cands, ctx.seed),
-            "popularity": baselines.popularity_scores(ws.index.graph, cands),
-            "itemknn": baselines.itemknn_scores(
-                ws.index.graph, hp, hi, ws.users[rows], cands
-            ),
-        }
-        for name, sc in base.items():
-            r = rank_of_target(sc, tpos)
-            r = np.where(in_pool, r, cands.shape[1] + ws.outside_rank[rows])
-            metrics[name] = summarize(r)
+        metrics["random"] = summarize(
+            np.where(
+                in_pool,
+                rank_of_target(baselines.random_scores(cands, ctx.seed), tpos),
+                cands.shape[1] + ws.outside_rank[rows],
+            )
+        )
+        if ws.protocol.strip() == "full":
+            metrics.update(_catalogue_baselines(ws, ws.users[rows], targets))
+        else:
+            base = {
+                "popularity": baselines.popularity_scores(ws.index.graph, cands),
+                "itemknn-cooccurrence": baselines.itemknn_scores(
+                    ws.index.graph, hp, hi, ws.users[rows], cands
+                ),
+            }
+            for name, sc in base.items():
+                metrics[name] = summarize(rank_of_target(sc, tpos))
     by_role: dict[str, list[dict]] = {}
     for r in results:
         for role, info in r["policies"].items():
@@ -91,11 +107,47 @@ def report(res: RunResult) -> TeacherReport:
         metrics=metrics,
         policies={role: policy_counts(v) for role, v in by_role.items()},
         reflections=int(sum(r["reflections"] for r in results)),
+        shortlist=int(ws.cands.shape[1]) if ws.protocol.strip() == "full" else None,
+        recall=None
+        if ws.recall is None or not len(rows)
+        else round(float(np.mean(ws.outside_rank[rows] < 0)), 4),
+        fit=ws.fit.model_dump(
+            include={
+                "fitted",
+                "reason",
+                "users",
+                "params",
+                "best_single",
+                "threshold",
+                "weights",
+                "reserve",
+                "tau",
+                "valid",
+                "recall",
+            }
+        ),
         timings={
             **res.timings,
             "users_per_s": round(len(results) / max(graph_s, 1e-9), 2),
         },
     )
+
+
+def _catalogue_baselines(ws, users, targets) -> dict[str, dict[str, float]]:
+    """Popularity and co-occurrence ItemKNN ranking the whole catalogue."""
+    g = ws.index.graph
+    pop = np.asarray(g.popularity, np.float64)
+    knn = np.asarray(itemknn_scores(g, users, measure="count"), np.float64)
+    scores = {
+        "popularity": np.broadcast_to(pop, knn.shape).copy(),
+        "itemknn-cooccurrence": knn + 1e-6 * pop / max(1.0, pop.max()),
+    }
+    out = {}
+    for name, sc in scores.items():
+        for r, u in enumerate(users):
+            sc[r, ws.index.history(int(u))] = -np.inf
+        out[name] = summarize(rank_of_target(sc, targets))
+    return out
 
 
 def dataset(ctx: TeacherContext) -> dict[str, Any]:
@@ -118,11 +170,13 @@ def replay_tools(header) -> dict[str, Any]:
     same data. Tools passed only through ``build_graph(tools=...)`` or the
     context are not registered, so their calls replay as differences."""
     c = header.context
-    ws = workspace(
-        c.get("data", "ml-latest-small"),
-        c.get("protocol", "sampled:19"),
-        int(c.get("seed", 0)),
-    )
+    ws = TeacherContext(
+        **{
+            k: c[k]
+            for k in ("data", "protocol", "seed", "shortlist", "fit_users")
+            if k in c
+        }
+    ).ws()
     return toolset(ws).tools
 
 

@@ -11,23 +11,24 @@ import functools
 import re
 from dataclasses import dataclass
 
-import jax.numpy as jnp
 import numpy as np
 from langchain_core.tools import BaseTool
 
 from agenticrec import data
 from agenticrec.errors import ConfigError
-from agenticrec.tools.graph import InteractionGraph, history_rows, propagate
+from agenticrec.graphs._teacher_fit import FIT_USERS, TeacherFit, fit_teacher
+from agenticrec.graphs._teacher_retrieval import shortlist
+from agenticrec.tools.item_models import fit_item_models
 from agenticrec.tools.signals import item_user_matrix
 from agenticrec.tools.teacher_tools import EvidenceIndex, make_teacher_tools
 from agenticrec.workspace import data_workspace
 
-__all__ = ["FULL_POOL", "TeacherWorkspace", "parse_protocol", "workspace"]
+__all__ = ["SHORTLIST", "TeacherWorkspace", "parse_protocol", "workspace"]
 
-FULL_POOL = 100
-"""Under the full-ranking protocol the agents rank the top ``FULL_POOL`` items of
-an ItemKNN pre-ranking over the whole catalogue; items below keep their
-pre-ranking order (retrieve, then rank)."""
+SHORTLIST = 200
+"""Default size of the ``full`` protocol's multi-channel shortlist
+(:func:`agenticrec.graphs._teacher_retrieval.shortlist`): the agents rank it;
+the rest of the catalogue keeps EASE^R order below it."""
 
 
 XT_BYTES = 1 << 30
@@ -63,9 +64,10 @@ class TeacherWorkspace:
         cands: int32[q, c] candidates per row (the target included for
             sampled protocols; the pre-ranked pool for ``full``).
         targets: int32[q] held-out test item per row.
-        outside_rank: int64[q] for ``full``: the target's pre-ranking rank
-            among the items outside the pool (``-1`` when the target is in it).
+        outside_rank: int64[q] for ``full``: the target's EASE^R rank among
+            the unseen items outside the shortlist (``-1`` when it is in it).
         pop: float[n_items] visible popularity.
+        fit: the rule policy fitted on the validation split.
     """
 
     name: str
@@ -79,6 +81,14 @@ class TeacherWorkspace:
     targets: np.ndarray
     outside_rank: np.ndarray
     pop: np.ndarray
+    fit: TeacherFit
+
+    @property
+    def recall(self) -> float | None:
+        """Share of rows whose held-out item is in the ``full`` shortlist."""
+        if self.protocol.strip() != "full" or self.users.size == 0:
+            return None
+        return float(np.mean(self.outside_rank < 0))
 
     def row(self, user: int) -> int:
         rows = np.flatnonzero(self.users == user)
@@ -90,46 +100,43 @@ class TeacherWorkspace:
         return int(rows[0])
 
 
-def _full_pool(g: InteractionGraph, users, targets, pool: int):
-    pool = min(pool, g.n_items)  # a catalogue smaller than the pool
-    q = len(users)
-    cands = np.empty((q, pool), np.int32)
-    outside = np.full(q, -1, np.int64)
-    pop = np.asarray(g.popularity, np.float64)
-    for s in range(0, q, 128):
-        us = jnp.asarray(users[s : s + 128], jnp.int32)
-        h = history_rows(g, us)
-        sc = np.asarray(propagate(g, h), np.float64) + 1e-6 * pop / max(1.0, pop.max())
-        sc[np.asarray(h) > 0] = -np.inf
-        for r in range(sc.shape[0]):
-            row = sc[r]
-            top = np.lexsort((np.arange(row.size), -row))[:pool]
-            cands[s + r] = top
-            t = targets[s + r]
-            if t not in top:
-                rest = np.ones(row.size, bool)
-                rest[top] = False
-                rest[t] = False
-                outside[s + r] = int(np.sum(row[rest] >= row[t]))
-    return cands, outside
+def _outside(ease: np.ndarray, cands: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The target's pessimistic EASE^R rank among unseen non-candidates."""
+    rows = np.arange(targets.size)
+    t = ease[rows, targets][:, None]
+    better = (ease >= t).sum(1) - 1  # the target itself
+    inside = (np.take_along_axis(ease, cands.astype(np.int64), 1) >= t).sum(1)
+    hit = (cands == targets[:, None]).any(1)
+    return np.where(hit, -1, better - inside).astype(np.int64)
 
 
 @functools.lru_cache(maxsize=4)
-def workspace(name: str, protocol: str, seed: int) -> TeacherWorkspace:
-    """Load ``name``, split leave-one-out by time, and sample candidates."""
+def workspace(
+    name: str,
+    protocol: str,
+    seed: int,
+    shortlist_size: int = SHORTLIST,
+    fit_users: int = FIT_USERS,
+) -> TeacherWorkspace:
+    """Load ``name``, split leave-one-out by time, fit the rule policy on the
+    validation split (:func:`~agenticrec.graphs._teacher_fit.fit_teacher`),
+    fit the item models on the visible interactions, and build candidates."""
     kind, n_neg = parse_protocol(protocol)
     dw = data_workspace(name)
     split, sds, g = dw.split, dw.dataset, dw.graph()
     indptr, items = dw.visible()
     xt = item_user_matrix(g) if 4 * g.n_items * g.n_users <= XT_BYTES else None
-    index = EvidenceIndex(g, indptr, items, sds.titles, sds.categories, xt)
+    fit = fit_teacher(name, protocol, seed, shortlist_size, fit_users)
+    models = fit_item_models(g, indptr, items, **fit.params.model_dump(), persist=True)
+    index = EvidenceIndex(g, indptr, items, sds.titles, sds.categories, xt, models)
     if kind == "sampled":
         c = data.sample_candidates(split, n_neg, seed=seed, shuffle=True)
         users, targets, cands = c.users, c.targets, c.items
         outside = np.full(len(users), -1, np.int64)
     else:
-        users, targets = split.targets("test")
-        cands, outside = _full_pool(g, users, targets, FULL_POOL)
+        users, targets = (np.asarray(a) for a in split.targets("test"))
+        cands, ease = shortlist(index, users, shortlist_size)
+        outside = _outside(ease, cands, targets)
     tools = {t.name: t for t in make_teacher_tools(index)}
     return TeacherWorkspace(
         name=name,
@@ -143,4 +150,5 @@ def workspace(name: str, protocol: str, seed: int) -> TeacherWorkspace:
         targets=np.asarray(targets, np.int32),
         outside_rank=outside,
         pop=np.asarray(g.popularity, np.float64),
+        fit=fit,
     )

@@ -82,7 +82,41 @@ def _popularity(r: Mapping[str, Any]) -> list[str]:
     return [f"Item {i} was used by {n} of {r['users']} users." for i, n in r["scores"]]
 
 
+def _model(r: Mapping[str, Any]) -> list[str]:
+    sig = r["signal"]
+    lines = []
+    for s in r["support"]:
+        via = quote(s["via_title"]) if s["via"] >= 0 else "no single history item"
+        if sig == "sequence":
+            lines.append(
+                f"Users chose {quote(s['title'])} within {r['window']} steps after "
+                f"{via} (one of the user's last {r['last']} items): weighted "
+                f"transitions {s['via_weight']}, {s['score']} in all."
+            )
+        elif sig == "cosine":
+            lines.append(
+                f"{quote(s['title'])} is most similar to {via} in the history "
+                f"(cosine {s['via_weight']}); summed similarity {s['score']}."
+            )
+        else:
+            how = (
+                f"the recency-weighted history (decay {r['decay']} per item)"
+                if sig == "recent_ease"
+                else "the whole history"
+            )
+            lines.append(
+                f"EASE^R (penalty {r['lam']:g}) scores {quote(s['title'])} "
+                f"{s['score']} from {how}; {via} weighs most ({s['via_weight']})."
+            )
+    hits = sum(1 for _, v in r["scores"] if v > 0)
+    lines.append(f"{hits} of {len(r['scores'])} candidates score positive ({sig}).")
+    return lines
+
+
 _TEMPLATES = {
+    "ease_evidence": _model,
+    "itemknn_evidence": _model,
+    "sequence_evidence": _model,
     "user_profile": _profile,
     "cooccurrence_evidence": _cooccurrence,
     "neighbour_evidence": _neighbours,

@@ -60,7 +60,9 @@ from agenticrec.context import Context, service, setting
 from agenticrec.errors import ConfigError, PluginError
 from agenticrec.graphs import _teacher_roles as roles
 from agenticrec.graphs._runtime import policy_info, record, thread_of
+from agenticrec.graphs._teacher_fit import FIT_USERS, overlap_top
 from agenticrec.graphs._teacher_workspace import (
+    SHORTLIST,
     TeacherWorkspace,
     parse_protocol,
     workspace,
@@ -82,6 +84,8 @@ __all__ = [
 ]
 
 GRAPH_NAME = "teacher"
+
+ABLATIONS = ("none", "planner", "analyst", "ranker", "reflector")
 
 TEACHER_SYSTEM = (
     "You are a recommender agent. Given a user's history and candidate items, "
@@ -105,6 +109,25 @@ class TeacherContext(Context):
     )
     k: int = setting(10, "Length of the ranking.", ge=1, le=1000)
     max_reflections: int = setting(1, "Most re-analysis loops per user.", ge=0, le=10)
+    shortlist: int = setting(
+        SHORTLIST,
+        "Under full: size of the multi-channel shortlist the agents rank.",
+        ge=10,
+        le=10_000,
+    )
+    fit_users: int = setting(
+        FIT_USERS,
+        "Validation users the rule policy is fitted on (0: all).",
+        ge=0,
+        le=10**7,
+    )
+    ablate: str = setting(
+        "none",
+        "Remove one agent, for ablations: planner (run every analysis), analyst "
+        "(no tool calls), ranker (best single signal on validation), reflector "
+        "(never re-analyse), or none.",
+        choices=ABLATIONS,
+    )
     trajectories: str | None = setting(
         None, "JSONL file to append trajectories to.", binds=False
     )
@@ -121,7 +144,9 @@ class TeacherContext(Context):
             raise ConfigError(f"protocol={self.protocol!r}: at most sampled:10000")
 
     def ws(self) -> TeacherWorkspace:
-        return workspace(self.data, self.protocol, self.seed)
+        return workspace(
+            self.data, self.protocol, self.seed, self.shortlist, self.fit_users
+        )
 
 
 class TeacherInput(TypedDict):
@@ -261,6 +286,30 @@ def _record(ctx, config, state, node, *, decision: Decision | None = None, **kw)
     )
 
 
+def _ablated(role: str, value: Any) -> Decision:
+    """The fixed behaviour standing in for a removed agent (``ablate``)."""
+    return Decision(role=role, value=value, policy="ablated", latency_ms=0.0)
+
+
+def _fitted_plan(ws: TeacherWorkspace, history_len: int) -> dict[str, Any]:
+    """What the validation fit says about a user with this history length."""
+    fit = ws.fit
+    return {
+        "segment": fit.segment(history_len),
+        "fitted_plan": fit.plan(history_len),
+        "reserve": list(fit.reserve),
+    }
+
+
+def _weights(
+    ctx: TeacherContext, ws: TeacherWorkspace, state: UserState, ts: Toolset
+) -> dict[str, float]:
+    """The ranker's blend weights: the fit's for the user's segment, then the
+    plugin signals' declared weights."""
+    seg = ws.fit.segment(int(ws.index.history(state["user"]).size))
+    return {**ws.fit.weights[seg], **ts.weights}
+
+
 def _policies(state: UserState, role: str, d: Decision) -> dict[str, Any]:
     return {**state.get("policies", {}), role: policy_info(d)}
 
@@ -308,8 +357,17 @@ def planner(
         "recent_titles": [ws.index.title(int(i)) for i in hist[-5:][::-1]],
         "n_candidates": len(state["candidates"]),
         "available": [*roles.ANALYSES, *ts.analyses],
+        **_fitted_plan(ws, int(hist.size)),
     }
-    d = ctx.services.policy.decide("teacher.planner", obs)
+    if ctx.ablate == "planner":  # every analysis, no choice
+        d = _ablated(
+            "teacher.planner",
+            roles.PlanDecision(analyses=[*roles.ANALYSES, *ts.analyses]),
+        )
+    else:
+        d = ctx.services.policy.decide("teacher.planner", obs)
+        if ctx.ablate == "ranker" and ws.fit.best_single not in d.value.analyses:
+            d.value.analyses.append(ws.fit.best_single)
     task = state["messages"][0].content if state.get("messages") else ""
     _record(
         ctx,
@@ -352,7 +410,10 @@ def analyst(
     }
     if ts.schemas:
         obs["plugin_tools"] = ts.schemas
-    d = ctx.services.policy.decide("teacher.analyst", obs)
+    if ctx.ablate == "analyst":  # no tool calls: the ranker sees popularity only
+        d = _ablated("teacher.analyst", roles.AnalystDecision.model_construct(calls=[]))
+    else:
+        d = ctx.services.policy.decide("teacher.analyst", obs)
     calls = []
     for i, call in enumerate(d.value.calls):
         args = dict(call.args)
@@ -472,11 +533,13 @@ def ranker(
         "k": min(ctx.k, len(state["candidates"])),
         "candidates": _candidates_obs(state, ws),
         "evidence": state.get("evidence", [])[-40:],
+        "weights": _weights(ctx, ws, state, _tools(ctx, extra_tools)),
     }
-    weights = _tools(ctx, extra_tools).weights
-    if weights:
-        obs["weights"] = weights
-    d = ctx.services.policy.decide("teacher.ranker", obs)
+    if ctx.ablate == "ranker":  # the best single signal on validation, no fusion
+        one = {**obs, "weights": {ws.fit.best_single: 1.0}}
+        d = _ablated("teacher.ranker", roles.rank_rule(one))
+    else:
+        d = ctx.services.policy.decide("teacher.ranker", obs)
     _record(
         ctx,
         config,
@@ -520,7 +583,23 @@ def reflector(
     }
     if analyses:
         obs["analyses"] = sorted(analyses)
-    d = ctx.services.policy.decide("teacher.reflector", obs)
+    fit = ws.fit
+    if fit.reserve:
+        w = fit.weights[fit.segment(int(ws.index.history(state["user"]).size))]
+        sig = state.get("signals", {})
+        ran = sorted((s for s in sig if w.get(s, 0.0) > 0), key=lambda s: -w[s])[:2]
+        agree = 1.0
+        if len(ran) == 2:
+            agree = float(
+                overlap_top(np.asarray([sig[ran[0]]]), np.asarray([sig[ran[1]]]))[0]
+            )
+        obs.update(
+            reserve=list(fit.reserve), tau=fit.tau, agreement=agree, compared=ran
+        )
+    if ctx.ablate == "reflector":  # accept every draft
+        d = _ablated("teacher.reflector", roles.ReflectDecision(accept=True))
+    else:
+        d = ctx.services.policy.decide("teacher.reflector", obs)
     _record(
         ctx,
         config,
@@ -556,8 +635,10 @@ def finish(
     obs = {
         "k": ctx.k,
         "candidates": _candidates_obs(state, ws),
-        "weights": _tools(ctx, extra_tools).weights,
+        "weights": _weights(ctx, ws, state, _tools(ctx, extra_tools)),
     }
+    if ctx.ablate == "ranker":
+        obs["weights"] = {ws.fit.best_single: 1.0}
     rest = [c for c in roles.rank_order(obs) if c not in set(draft)]
     ranking = draft + rest
     target = int(ws.targets[row])

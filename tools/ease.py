@@ -77,17 +77,65 @@ def ease_weights(gram: jax.Array, lam: float) -> jax.Array:
     return _ease_weights(jnp.asarray(gram), jnp.float32(_check_lam(lam)))
 
 
-def ease_fit(source: Any, lam: float):
+def ease_fit(source: Any, lam: float, *, persist: bool = False):
     """``(ItemGram, B: f32[a, a])`` for ``source``'s active items, cached by
     graph fingerprint and ``lam`` (see :func:`~agenticrec.tools.itemknn.as_graph`
-    for what ``source`` may be)."""
+    for what ``source`` may be).
+
+    With ``persist``, ``B`` is also kept on disk as a plain ``.npy`` array
+    under ``$AGENTICREC_CACHE_DIR/ease`` (loaded with ``allow_pickle=False``
+    and checked for shape and dtype; anything else is refitted), because the
+    Cholesky solve of a 10,000-item catalogue takes tens of seconds on a
+    laptop CPU and every process serving that dataset needs it.
+    """
     lam = _check_lam(lam)
     gram = item_gram(source)
-    w = _WEIGHTS.get(
-        (gram.fingerprint, lam),
-        lambda: jax.block_until_ready(ease_weights(gram.gram, lam)),
-    )
-    return gram, w
+
+    def make():
+        path = _disk_path(gram.fingerprint, lam) if persist else None
+        if path is not None:
+            b = _load(path, int(gram.items.size))
+            if b is not None:
+                return jnp.asarray(b)
+        b = jax.block_until_ready(ease_weights(gram.gram, lam))
+        if path is not None:
+            _save(path, np.asarray(b))
+        return b
+
+    return gram, _WEIGHTS.get((gram.fingerprint, lam), make)
+
+
+def _disk_path(fingerprint: str, lam: float):
+    from agenticrec.data._cache import cache_dir
+
+    return cache_dir() / "ease" / f"{fingerprint}-{lam:.6g}.npy"
+
+
+def _load(path, a: int) -> np.ndarray | None:
+    try:
+        b = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if b.dtype != np.float32 or b.shape != (a, a) or not np.isfinite(b).all():
+        return None
+    return b
+
+
+def _save(path, b: np.ndarray) -> None:
+    import io
+    import logging
+
+    from agenticrec._io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.save(buf, b, allow_pickle=False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError as exc:  # a read-only cache costs a refit next time
+        logging.getLogger(__name__).warning(
+            "could not cache EASE^R at %s: %s", path, exc
+        )
 
 
 def ease_scores(

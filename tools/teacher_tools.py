@@ -40,7 +40,10 @@ TOOLS: list[BaseTool] = []
 
 
 def _bucket(n: int) -> int:
-    return 1 << max(3, int(np.ceil(np.log2(max(n, 1)))))
+    """Padded history width: a power of 4 (>= 16), so a run compiles each
+    kernel for at most six widths up to 16,384 items; padding is at most 4x
+    of work that is small next to the catalogue."""
+    return 1 << max(4, 2 * int(np.ceil(np.log2(max(n, 1)) / 2)))
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class EvidenceIndex:
     categories: tuple[tuple[str, ...], ...]
     xt: jnp.ndarray | None = None
     """f32[i, u] item rows for the kernels' fast path (``None``: generic path)."""
+    models: Any = None
+    """:class:`~agenticrec.tools.item_models.ItemModels` fitted on the visible
+    interactions (``None``: no model tools)."""
 
     def history(self, user: int) -> np.ndarray:
         """int32[h] the user's visible items, oldest first."""
@@ -89,6 +95,13 @@ def _pad(rows: list[np.ndarray], width: int) -> jnp.ndarray:
     for r, v in enumerate(rows):
         out[r, : len(v)] = v
     return jnp.asarray(out)
+
+
+def _pairs(cands: np.ndarray, values: np.ndarray, digits: int = 4) -> list[list]:
+    """``[[item, value rounded to digits], ...]``, vectorised (a tool call
+    returns hundreds of these)."""
+    vals = np.round(np.asarray(values, np.float64), digits).tolist()
+    return [list(p) for p in zip(np.asarray(cands).tolist(), vals, strict=True)]
 
 
 def _r(x: float, digits: int = 4) -> float:
@@ -152,7 +165,7 @@ def cooccurrence_evidence(
         "signal": "recent_cooccurrence" if recent > 0 else "cooccurrence",
         "user": int(user),
         "window": int(min(recent, index.history(user).size)) if recent > 0 else None,
-        "scores": [[int(c), _r(s)] for c, s in zip(cands, score, strict=True)],
+        "scores": _pairs(cands, score),
         "support": _support(cands, score, top, extra),
     }
 
@@ -192,7 +205,7 @@ def neighbour_evidence(
         "signal": "neighbours",
         "user": int(user),
         "neighbours": found,
-        "scores": [[int(c), _r(s)] for c, s in zip(cands, score, strict=True)],
+        "scores": _pairs(cands, score),
         "support": _support(cands, score, top, extra),
     }
 
@@ -223,7 +236,7 @@ def graph_walk_evidence(
     return {
         "signal": "graph_walk",
         "user": int(user),
-        "scores": [[int(c), _r(s * 1e6, 3)] for c, s in zip(cands, p, strict=True)],
+        "scores": _pairs(cands, np.asarray(p, np.float64) * 1e6, 3),
         "support": _support(cands, p, top, extra),
     }
 
@@ -271,7 +284,9 @@ class _PopArgs(BaseModel):
 
 
 def make_teacher_tools(index: EvidenceIndex) -> list[BaseTool]:
-    """The analysts' tools, bound to ``index``. Each returns a JSON-ready dict."""
+    """The analysts' tools, bound to ``index``. Each returns a JSON-ready dict;
+    with fitted ``index.models`` the model tools of :mod:`.model_tools` too."""
+    from .model_tools import make_model_tools  # it imports this module
 
     def bind(fn, name: str, schema: type[BaseModel], doc: str) -> BaseTool:
         return StructuredTool.from_function(
@@ -318,6 +333,7 @@ def make_teacher_tools(index: EvidenceIndex) -> list[BaseTool]:
             _PopArgs,
             "Number of distinct users who interacted with each item.",
         ),
+        *make_model_tools(index),
     ]
 
 

@@ -147,7 +147,7 @@ def run_teacher(llm: dict[str, Any], tmp: Path) -> tuple[dict, Path]:
     assert report["users"] == 2
     m = report["metrics"]["teacher"]
     assert m["users"] == 2 and _finite(m["NDCG@10"]) and _finite(m["MRR"])
-    assert set(report["metrics"]) >= {"random", "popularity", "itemknn"}
+    assert set(report["metrics"]) >= {"random", "popularity", "itemknn-cooccurrence"}
     return report, path
 
 

@@ -30,7 +30,7 @@ def ws():
 def test_rule_teacher_beats_random_and_popularity_and_reports_baselines(tmp_path):
     report = run("teacher", _ctx(60, trajectories=str(tmp_path / "t.jsonl")))
     m = report["metrics"]
-    assert set(m) == {"teacher", "random", "popularity", "itemknn"}
+    assert set(m) == {"teacher", "random", "popularity", "itemknn-cooccurrence"}
     assert m["teacher"]["users"] == 60
     assert m["teacher"]["NDCG@10"] > m["random"]["NDCG@10"] + 0.2
     assert m["teacher"]["NDCG@10"] >= m["popularity"]["NDCG@10"]
