@@ -37,7 +37,7 @@ import time
 from collections.abc import Mapping
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agenticrec import data
 from agenticrec._io import atomic_write_text
@@ -109,15 +109,25 @@ PRIOR = {
 class ModelParams(BaseModel):
     """Hyperparameters of the item models (:mod:`agenticrec.tools.item_models`)."""
 
-    lam: float = 100.0
-    recency: float = 0.9
-    seq_decay: float = 0.6
-    seq_last: int = SEQ_LAST
-    window: int = SEQ_WINDOW
+    model_config = ConfigDict(extra="forbid")
+
+    lam: float = Field(gt=0, le=1e7)
+    recency: float = Field(gt=0, le=1)
+    seq_decay: float = Field(gt=0, le=1)
+    seq_last: int = Field(ge=1, le=1000)
+    window: int = Field(ge=1, le=100)
+
+
+DEFAULT_PARAMS = ModelParams(
+    lam=100.0, recency=0.9, seq_decay=0.6, seq_last=SEQ_LAST, window=SEQ_WINDOW
+)
+"""The hyperparameters when a dataset is too small to choose them."""
 
 
 class TeacherFit(BaseModel):
     """What the validation split taught the rule policy (module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     version: int = FIT_VERSION
     fingerprint: str
@@ -274,14 +284,14 @@ def _choose_params(index, g, users, targets, ptr, items) -> ModelParams:
     for chan, field in (("recent_ease", "recency"), ("sequence", "seq_decay")):
         cands = []
         for d in DECAY_GRID:
-            kw = {"recency": 0.9, "seq_decay": 0.6, field: d}
+            kw = {"recency": 0.9, "seq_decay": 0.6, field: d}  # others: defaults
             m = fit_item_models(
                 g, ptr, items, lam=lam, window=SEQ_WINDOW, seq_last=SEQ_LAST, **kw
             )
             s = _nd_full(catalogue_scores(_with_models(index, m), users, chan), targets)
             cands.append((s, -abs(d - 0.8), d))
         picks[field] = max(cands)[2]
-    return ModelParams(lam=lam, **picks)
+    return ModelParams(lam=lam, seq_last=SEQ_LAST, window=SEQ_WINDOW, **picks)
 
 
 def _sample(vusers, vtargets, seed: int, fit_users: int):
@@ -373,7 +383,7 @@ def fit_teacher(
             users=int(vusers.size),
             fitted=False,
             reason=f"{vusers.size} validation users (< {MIN_FIT_USERS})",
-            params=ModelParams(),
+            params=DEFAULT_PARAMS,
             weights={"short": PRIOR, "long": PRIOR},
         )
     users, targets = _sample(vusers, vtargets, seed, fit_users)
