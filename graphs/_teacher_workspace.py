@@ -62,7 +62,7 @@ class TeacherWorkspace:
         tools: name -> bound LangChain tool.
         users: int32[q] evaluable users, in row order.
         cands: int32[q, c] candidates per row (the target included for
-            sampled protocols; the pre-ranked pool for ``full``).
+            sampled protocols; the multi-channel shortlist for ``full``).
         targets: int32[q] held-out test item per row.
         outside_rank: int64[q] for ``full``: the target's EASE^R rank among
             the unseen items outside the shortlist (``-1`` when it is in it).

@@ -496,14 +496,15 @@ def tools(
         if name and "scores" in result:
             by_item = dict((int(i), float(v)) for i, v in result["scores"])
             signals[name] = [by_item.get(c, 0.0) for c in state["candidates"]]
-    _record(
-        ctx,
-        config,
-        state,
-        "tools",
-        tool_results=records,
-        messages=convert_to_openai_messages([last, *out]),
-    )
+    if ctx.services.writer is not None:  # the conversion is costly; only to record
+        _record(
+            ctx,
+            config,
+            state,
+            "tools",
+            tool_results=records,
+            messages=convert_to_openai_messages([last, *out]),
+        )
     return {"messages": out, "evidence": evidence, "signals": signals}
 
 
