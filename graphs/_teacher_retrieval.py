@@ -15,15 +15,20 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from agenticrec.tools.item_models import candidate_scores, history_scores
+from agenticrec.tools.item_models import (
+    candidate_scores,
+    history_scores,
+    history_weights,
+)
 from agenticrec.tools.signals import neighbour_support, walk_support
-from agenticrec.tools.teacher_tools import EvidenceIndex
+from agenticrec.tools.teacher_tools import EvidenceIndex, _bucket
 
 __all__ = [
     "RECENT_WINDOW",
     "RETRIEVAL_CHANNELS",
     "SIGNALS",
     "catalogue_scores",
+    "outside_rank",
     "shortlist",
     "signal_matrix",
 ]
@@ -53,7 +58,7 @@ _BLOCK = 64
 def _pad_rows(index: EvidenceIndex, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(int32[q, s] left-aligned histories (-1 pads), int64[q] lengths)``."""
     lengths = np.asarray([index.history(int(u)).size for u in users], np.int64)
-    width = 1 << max(3, int(np.ceil(np.log2(max(int(lengths.max(initial=1)), 1)))))
+    width = _bucket(int(lengths.max(initial=1)))  # the tools' widths: no new compiles
     out = np.full((len(users), width), -1, np.int32)
     for r, u in enumerate(users):
         h = index.history(int(u))
@@ -74,8 +79,6 @@ def _model_weights(index, model: str, lengths, width) -> np.ndarray:
     if model == "long_term":
         return m.weights("ease", lengths, width)
     if model == "recent":
-        from agenticrec.tools.item_models import history_weights
-
         return history_weights(lengths, width, 1.0, RECENT_WINDOW)
     return m.weights(model, lengths, width)
 
@@ -149,6 +152,19 @@ def shortlist(
         _, first = np.unique(stacked[r], return_index=True)
         out[r] = stacked[r][np.sort(first)][:size]
     return out, ease
+
+
+def outside_rank(
+    ease: np.ndarray, cands: np.ndarray, targets: np.ndarray
+) -> np.ndarray:
+    """int64[q] the target's pessimistic EASE^R rank among the unseen items
+    outside ``cands`` (``-1`` when the target is a candidate)."""
+    rows = np.arange(targets.size)
+    t = ease[rows, targets][:, None]
+    better = (ease >= t).sum(1) - 1  # the target itself
+    inside = (np.take_along_axis(ease, cands.astype(np.int64), 1) >= t).sum(1)
+    hit = (cands == targets[:, None]).any(1)
+    return np.where(hit, -1, better - inside).astype(np.int64)
 
 
 def signal_matrix(

@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
 from agenticrec.graphs._teacher_fit import PRIOR
+from agenticrec.graphs._teacher_retrieval import SIGNALS
 from agenticrec.policy import Role, register_role
 
 __all__ = [
@@ -34,17 +35,8 @@ __all__ = [
     "blend",
 ]
 
-ANALYSES: tuple[str, ...] = (
-    "profile",
-    "long_term",
-    "recent",
-    "neighbours",
-    "graph_walk",
-    "ease",
-    "recent_ease",
-    "cosine",
-    "sequence",
-)
+ANALYSES: tuple[str, ...] = ("profile", *SIGNALS)
+"""The profile (evidence only), then every analysis that yields a signal."""
 
 SIGNAL_OF = {
     "cooccurrence": "long_term",

@@ -16,8 +16,13 @@ from langchain_core.tools import BaseTool
 
 from agenticrec import data
 from agenticrec.errors import ConfigError
-from agenticrec.graphs._teacher_fit import FIT_USERS, TeacherFit, fit_teacher
-from agenticrec.graphs._teacher_retrieval import shortlist
+from agenticrec.graphs._teacher_fit import (
+    FIT_USERS,
+    XT_BYTES,
+    TeacherFit,
+    fit_teacher,
+)
+from agenticrec.graphs._teacher_retrieval import outside_rank, shortlist
 from agenticrec.tools.item_models import fit_item_models
 from agenticrec.tools.signals import item_user_matrix
 from agenticrec.tools.teacher_tools import EvidenceIndex, make_teacher_tools
@@ -29,11 +34,6 @@ SHORTLIST = 200
 """Default size of the ``full`` protocol's multi-channel shortlist
 (:func:`agenticrec.graphs._teacher_retrieval.shortlist`): the agents rank it;
 the rest of the catalogue keeps EASE^R order below it."""
-
-
-XT_BYTES = 1 << 30
-"""Largest float32 item-by-user matrix the tools keep for their fast path
-(ml-latest-small: 24 MB; Amazon Scientific: 148 MB)."""
 
 
 def parse_protocol(protocol: str) -> tuple[str, int]:
@@ -100,16 +100,6 @@ class TeacherWorkspace:
         return int(rows[0])
 
 
-def _outside(ease: np.ndarray, cands: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """The target's pessimistic EASE^R rank among unseen non-candidates."""
-    rows = np.arange(targets.size)
-    t = ease[rows, targets][:, None]
-    better = (ease >= t).sum(1) - 1  # the target itself
-    inside = (np.take_along_axis(ease, cands.astype(np.int64), 1) >= t).sum(1)
-    hit = (cands == targets[:, None]).any(1)
-    return np.where(hit, -1, better - inside).astype(np.int64)
-
-
 @functools.lru_cache(maxsize=4)
 def workspace(
     name: str,
@@ -136,7 +126,7 @@ def workspace(
     else:
         users, targets = (np.asarray(a) for a in split.targets("test"))
         cands, ease = shortlist(index, users, shortlist_size)
-        outside = _outside(ease, cands, targets)
+        outside = outside_rank(ease, cands, targets)
     tools = {t.name: t for t in make_teacher_tools(index)}
     return TeacherWorkspace(
         name=name,
