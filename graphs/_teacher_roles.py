@@ -201,17 +201,30 @@ def blend(
     return total
 
 
+def blend_order(
+    cands: list[int],
+    popularity: list[float],
+    signals: Mapping[str, list[float]],
+    weights: Mapping[str, float] | None = None,
+) -> list[int]:
+    """``cands`` by :func:`blend` score, ties by popularity then smaller id
+    (signals given column-wise, one list per signal)."""
+    score = blend(signals, popularity, weights)
+    order = np.lexsort((np.asarray(cands), -np.asarray(popularity), -score))
+    return np.asarray(cands, np.int64)[order].tolist()
+
+
 def rank_order(obs: Mapping[str, Any]) -> list[int]:
     """Candidates by blended score, ties by popularity then smaller id."""
-    cands = [c["item"] for c in obs["candidates"]]
-    pop = [c["popularity"] for c in obs["candidates"]]
-    sig: dict[str, list[float]] = {}
-    for c in obs["candidates"]:
-        for name, v in c["signals"].items():
-            sig.setdefault(name, []).append(v)
-    score = blend(sig, pop, obs.get("weights"))
-    order = np.lexsort((np.asarray(cands), -np.asarray(pop), -score))
-    return [int(cands[i]) for i in order]
+    rows = obs["candidates"]
+    names = {n: None for c in rows for n in c["signals"]}
+    sig = {n: [c["signals"].get(n, 0.0) for c in rows] for n in names}
+    return blend_order(
+        [c["item"] for c in rows],
+        [c["popularity"] for c in rows],
+        sig,
+        obs.get("weights"),
+    )
 
 
 def rank_rule(obs: Mapping[str, Any]) -> RankDecision:

@@ -510,14 +510,19 @@ def tools(
 
 def _candidates_obs(state: UserState, ws: TeacherWorkspace) -> list[dict]:
     sig = state.get("signals", {})
+    cands = state["candidates"]
+    names = list(sig)
+    rows = zip(*sig.values(), strict=True) if names else ((),) * len(cands)
+    pop = ws.pop[np.asarray(cands, np.int64)].tolist()
+    title = ws.index.title
     return [
         {
             "item": c,
-            "title": ws.index.title(c),
-            "popularity": float(ws.pop[c]),
-            "signals": {n: v[j] for n, v in sig.items()},
+            "title": title(c),
+            "popularity": p,
+            "signals": dict(zip(names, r, strict=True)),
         }
-        for j, c in enumerate(state["candidates"])
+        for c, p, r in zip(cands, pop, rows, strict=True)
     ]
 
 
@@ -633,14 +638,14 @@ def finish(
     ws = ctx.ws()
     row = ws.row(state["user"])
     draft = list(state["draft"])
-    obs = {
-        "k": ctx.k,
-        "candidates": _candidates_obs(state, ws),
-        "weights": _weights(ctx, ws, state, _tools(ctx, extra_tools)),
-    }
+    weights = _weights(ctx, ws, state, _tools(ctx, extra_tools))
     if ctx.ablate == "ranker":
-        obs["weights"] = {ws.fit.best_single: 1.0}
-    rest = [c for c in roles.rank_order(obs) if c not in set(draft)]
+        weights = {ws.fit.best_single: 1.0}
+    cands = state["candidates"]
+    pop = ws.pop[np.asarray(cands, np.int64)].tolist()
+    drafted = set(draft)
+    order = roles.blend_order(cands, pop, state.get("signals", {}), weights)
+    rest = [c for c in order if c not in drafted]
     ranking = draft + rest
     target = int(ws.targets[row])
     if target in ranking:

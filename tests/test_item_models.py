@@ -265,3 +265,32 @@ def test_matrix_rejects_unknown_model():
     models = _fit(0)[0]
     with pytest.raises(ValueError, match="unknown item model"):
         models.matrix("popularity")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sequence_tool_on_newest_items_equals_kernel_over_whole_history(seed):
+    from agenticrec.tools.model_tools import model_evidence
+    from agenticrec.tools.teacher_tools import EvidenceIndex
+
+    models, u, i, ptr, seq = _fit(seed, seq_last=2)
+    index = EvidenceIndex(
+        graph=InteractionGraph.from_interactions(u, i, 8, 7),
+        hist_ptr=ptr,
+        hist_items=seq,
+        titles=tuple(f"t{j}" for j in range(7)),
+        categories=((),) * 7,
+        models=models,
+    )
+    cands = np.arange(7, dtype=np.int32)
+    user = int(np.argmax(np.diff(ptr)))  # the longest history
+    hist = seq[ptr[user] : ptr[user + 1]]
+    assert hist.size > 2  # the tool's query is shorter than the history
+    mat, scale = models.matrix("sequence")
+    w = models.weights("sequence", np.array([hist.size]), hist.size)
+    want = im.candidate_scores(mat, models.pos, hist[None], w, cands[None], scale)
+    got = model_evidence(index, "sequence", user, cands.tolist(), top=7)
+    assert_allclose([s for _, s in got["scores"]], np.asarray(want.score)[0], atol=1e-5)
+    via = {r["candidate"]: r["via"] for r in got["support"]}
+    for c in via:
+        assert via[c] == int(np.asarray(want.via)[0][c])
+    assert got["last"] == 2

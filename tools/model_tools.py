@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
@@ -46,8 +45,12 @@ def model_evidence(
     """Scores of ``candidates`` for ``user`` under item model ``model``, with
     the history item contributing most to each best-supported candidate."""
     m = _models(index)
-    hist = index.history(user)
+    full = index.history(user)
     cands = index.check_items(candidates)
+    # Sequence weights are 0 past the newest ``seq_last`` items, so the query
+    # is those items alone: the same scores and citations, without gathering
+    # a long history's rows for nothing (a 1,000-item history costs 10x).
+    hist = full[-m.seq_last :] if model == "sequence" else full
     width = _bucket(hist.size)
     w = m.weights(model, np.asarray([hist.size]), width)
     mat, scale = m.matrix(model)
@@ -55,7 +58,7 @@ def model_evidence(
         mat,
         m.pos,
         _pad([hist], width),
-        jnp.asarray(w),
+        w,
         _pad([cands], cands.size),
         scale,
     )
@@ -82,7 +85,7 @@ def model_evidence(
         if model == "recent_ease":
             result["decay"] = m.recency
     if model == "sequence":
-        result.update(window=m.window, last=min(m.seq_last, int(hist.size)))
+        result.update(window=m.window, last=min(m.seq_last, int(full.size)))
     return result
 
 
