@@ -21,7 +21,7 @@ from agenticrec.tools.item_models import (
     history_weights,
 )
 from agenticrec.tools.signals import neighbour_support, walk_support
-from agenticrec.tools.teacher_tools import EvidenceIndex, _bucket
+from agenticrec.tools.teacher_tools import EvidenceIndex, _bucket, _pad
 
 __all__ = [
     "RECENT_WINDOW",
@@ -57,13 +57,10 @@ _BLOCK = 64
 
 def _pad_rows(index: EvidenceIndex, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(int32[q, s] left-aligned histories (-1 pads), int64[q] lengths)``."""
-    lengths = np.asarray([index.history(int(u)).size for u in users], np.int64)
+    hists = [index.history(int(u)) for u in users]
+    lengths = np.asarray([h.size for h in hists], np.int64)
     width = _bucket(int(lengths.max(initial=1)))  # the tools' widths: no new compiles
-    out = np.full((len(users), width), -1, np.int32)
-    for r, u in enumerate(users):
-        h = index.history(int(u))
-        out[r, : h.size] = h
-    return out, lengths
+    return _pad(hists, width), lengths
 
 
 def _blocks(index: EvidenceIndex, users: np.ndarray) -> list[np.ndarray]:

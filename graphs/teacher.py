@@ -508,12 +508,17 @@ def tools(
     return {"messages": out, "evidence": evidence, "signals": signals}
 
 
+def _popularity(ws: TeacherWorkspace, cands: list[int]) -> list[float]:
+    """Visible popularity of each candidate, in candidate order."""
+    return ws.pop[np.asarray(cands, np.int64)].tolist()
+
+
 def _candidates_obs(state: UserState, ws: TeacherWorkspace) -> list[dict]:
     sig = state.get("signals", {})
     cands = state["candidates"]
     names = list(sig)
     rows = zip(*sig.values(), strict=True) if names else ((),) * len(cands)
-    pop = ws.pop[np.asarray(cands, np.int64)].tolist()
+    pop = _popularity(ws, cands)
     title = ws.index.title
     return [
         {
@@ -642,9 +647,10 @@ def finish(
     if ctx.ablate == "ranker":
         weights = {ws.fit.best_single: 1.0}
     cands = state["candidates"]
-    pop = ws.pop[np.asarray(cands, np.int64)].tolist()
     drafted = set(draft)
-    order = roles.blend_order(cands, pop, state.get("signals", {}), weights)
+    order = roles.blend_order(
+        cands, _popularity(ws, cands), state.get("signals", {}), weights
+    )
     rest = [c for c in order if c not in drafted]
     ranking = draft + rest
     target = int(ws.targets[row])
