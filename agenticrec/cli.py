@@ -238,6 +238,11 @@ def demo(
     console = Console()
     for name, spec in load_graphs().items():
         stderr.rule(f"graph: {name}")
+        if spec.requires is not None:
+            report["graphs"][name] = {"summary": f"skipped: needs {spec.requires}"}
+            if not as_json:
+                console.print(f"[bold]{name}[/]: skipped (needs {spec.requires})")
+            continue
         try:
             ctx = spec.context(data=data_name, seed=seed, **dict(spec.demo))
             rep = run(spec, ctx)
@@ -277,7 +282,7 @@ def replay(
 def export(
     path: Annotated[Path, typer.Argument(help="Trajectory JSONL file.")],
     fmt: Annotated[
-        str, typer.Option("--format", help="sft | openai | grpo | star")
+        str, typer.Option("--format", help="sft | openai | grpo | star | student")
     ] = "sft",
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("export"),
     keep: Annotated[
@@ -300,6 +305,109 @@ def export(
         path, out, fmt, keep=keep, skip_unreplayable=skip_unreplayable
     )
     emit_report(summary, as_json=as_json, title="export")
+
+
+distill_app = typer.Typer(
+    help="Distil teacher trajectories into a one-pass student (agenticrec[distill]).",
+    no_args_is_help=True,
+)
+app.add_typer(distill_app, name="distill")
+_DataArg = Annotated[
+    Path, typer.Argument(help="Student rows: agenticrec export --format student.")
+]
+_OutOpt = Annotated[Path, typer.Option("--out", help="Folder of the student.")]
+_SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
+_ResumeOpt = Annotated[
+    bool,
+    typer.Option("--resume", help="Continue from the newest checkpoint in --out."),
+]
+
+
+@distill_app.command("sft")
+def distill_sft(
+    data: _DataArg,
+    out: _OutOpt = Path("student-sft"),
+    base: Annotated[
+        str, typer.Option("--base", help="tiny | smollm2 | a model folder.")
+    ] = "tiny",
+    steps: Annotated[int, typer.Option("--steps", help="1..10^6.")] = 100,
+    batch: Annotated[int, typer.Option("--batch", help="Rows per step, 1..1024.")] = 2,
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate, (0, 1].")] = 5e-4,
+    max_length: Annotated[
+        int, typer.Option("--max-length", help="Tokens per row, 64..131072.")
+    ] = 4096,
+    save_steps: Annotated[
+        int, typer.Option("--save-steps", help="Checkpoint every N steps.")
+    ] = 50,
+    seed: _SeedOpt = 0,
+    resume: _ResumeOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Supervised fine-tuning of a student on the teacher's chains (TRL)."""
+    from agenticrec import distill
+
+    card = distill.sft(
+        data,
+        out,
+        base=base,
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        max_length=max_length,
+        save_steps=save_steps,
+        seed=seed,
+        resume=resume,
+    )
+    emit_report(card.model_dump(), as_json=as_json, title=f"student {out}")
+
+
+@distill_app.command("grpo")
+def distill_grpo(
+    data: _DataArg,
+    model: Annotated[
+        Path, typer.Option("--model", help="The student to start from (e.g. SFT's).")
+    ],
+    out: _OutOpt = Path("student-grpo"),
+    steps: Annotated[int, typer.Option("--steps", help="1..10^6.")] = 50,
+    batch: Annotated[
+        int, typer.Option("--batch", help="Prompts per step, 1..256.")
+    ] = 1,
+    generations: Annotated[
+        int, typer.Option("--generations", help="Completions per prompt, 2..64.")
+    ] = 4,
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate, (0, 1].")] = 1e-5,
+    max_completion_length: Annotated[
+        int, typer.Option("--max-completion-length", help="Tokens, 8..32768.")
+    ] = 512,
+    temperature: Annotated[
+        float, typer.Option("--temperature", help="Sampling, (0, 5].")
+    ] = 1.0,
+    save_steps: Annotated[
+        int, typer.Option("--save-steps", help="Checkpoint every N steps.")
+    ] = 25,
+    seed: _SeedOpt = 0,
+    resume: _ResumeOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """GRPO of a student with the export's reward (format + rank of the
+    held-out item), on TRL."""
+    from agenticrec import distill
+
+    card = distill.grpo(
+        data,
+        out,
+        model=model,
+        steps=steps,
+        batch=batch,
+        generations=generations,
+        lr=lr,
+        max_completion_length=max_completion_length,
+        temperature=temperature,
+        save_steps=save_steps,
+        seed=seed,
+        resume=resume,
+    )
+    emit_report(card.model_dump(), as_json=as_json, title=f"student {out}")
 
 
 agents_app = typer.Typer(help="Inspect declared agents.", no_args_is_help=True)

@@ -9,10 +9,17 @@ Formats (one JSONL file each, written atomically into the output folder):
   ``arguments`` are JSON strings and ``tools`` are ``{"type": "function"}``.
 * ``grpo`` -> ``grpo.jsonl``: prompt-only rows (``prompt`` as system + user
   messages) with the held-out item as ``target`` and the ``candidates``;
-  score completions with :func:`agenticrec.evals.rewards.reward`.
+  score completions with :func:`agenticrec.rewards.reward`.
 * ``star`` -> ``star.jsonl``: one linear chain of thought per run (STAR):
   ``<plan>..</plan><tool_call>..</tool_call><tool_response>..</tool_response>
   <reflection>..</reflection><recommend>[ids]</recommend>`` as ``completion``.
+* ``student`` -> ``student.jsonl``: the one format SFT and GRPO share
+  (``agenticrec distill``): ``prompt`` is the student's system message
+  (``prompts/student.md``) and the user's task (history and candidates as
+  data), ``completion`` one assistant message holding the STAR chain that ends
+  in the ``<recommend>[ids]</recommend>`` the GRPO reward parses, beside the
+  ``target`` and ``candidates`` the reward reads. A student that learnt the
+  chain in SFT therefore starts GRPO with a non-zero format reward.
 
 ``keep="hit@K"`` keeps only runs whose final top-K holds the held-out item
 (outcome filtering); the summary counts kept and dropped runs.
@@ -55,10 +62,10 @@ from agenticrec._io import atomic_write_text, remove_stale_temps
 from agenticrec.errors import ConfigError, TrajectoryError
 from agenticrec.trajectory import Trajectory, read_trajectories
 
-__all__ = ["FORMATS", "export_file", "neutralise", "tools_schema"]
+__all__ = ["FORMATS", "export_file", "neutralise", "student_prompt", "tools_schema"]
 
-Format = Literal["sft", "openai", "grpo", "star"]
-FORMATS: tuple[str, ...] = ("sft", "openai", "grpo", "star")
+Format = Literal["sft", "openai", "grpo", "star", "student"]
+FORMATS: tuple[str, ...] = ("sft", "openai", "grpo", "star", "student")
 
 
 # Angle brackets, bars and square brackets as written, fullwidth or small
@@ -202,6 +209,18 @@ def _star(traj: Trajectory) -> str:
     return "\n".join(parts)
 
 
+def student_prompt(task: str) -> list[dict[str, str]]:
+    """The student's prompt for one user's task JSON: its system message
+    (``prompts/student.md``) and the task, neutralised. Export and the
+    student graph build it here, so training and serving see the same text."""
+    from agenticrec.prompts import load
+
+    return [
+        {"role": "system", "content": load("student").strip()},
+        {"role": "user", "content": neutralise(task)},
+    ]
+
+
 def _final(traj: Trajectory) -> dict[str, Any]:
     if traj.end is None:
         raise ConfigError(f"run {traj.header.run_id} has no end record")
@@ -299,12 +318,21 @@ def export_file(
                     "candidates": extra.get("candidates", []),
                 }
             )
-        else:
+        elif fmt == "star":
             rows.append(
                 {
                     **base,
                     "prompt": neutralise(extra.get("task", "")),
                     "completion": _star(traj),
+                }
+            )
+        else:
+            rows.append(
+                {
+                    **base,
+                    "prompt": student_prompt(extra.get("task", "")),
+                    "completion": [{"role": "assistant", "content": _star(traj)}],
+                    "candidates": extra.get("candidates", []),
                 }
             )
     atomic_write_text(

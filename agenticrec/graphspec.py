@@ -115,7 +115,11 @@ class GraphSpec:
         tool_schemas: ``() -> [OpenAI tool schema]`` for exported data.
         evidence: ``(tool name, result) -> [sentence]``: how the graph turns a
             tool result into the text its agents read; replay re-derives it.
-        prepare: ``ctx -> None`` run once before the graph (compile caches).
+        prepare: ``(ctx, checkpointed) -> None`` run once before the graph
+            (compile caches, load a model).
+        requires: what a run needs beyond the package and the data (e.g. a
+            trained model), in words; ``agenticrec demo`` skips such graphs
+            and says why.
     """
 
     name: str
@@ -133,7 +137,8 @@ class GraphSpec:
     replay_tools: Callable[[Any], Mapping[str, Any]] | None = None
     tool_schemas: Callable[[], list[dict[str, Any]]] | None = None
     evidence: Callable[[str, Any], list[str]] | None = None
-    prepare: Callable[[Any], None] | None = None
+    prepare: Callable[[Any, bool], None] | None = None
+    requires: str | None = None
 
     def build_graph(self, **kw: Any) -> Any:
         return importlib.import_module(self.module).build_graph(**kw)

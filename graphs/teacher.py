@@ -81,6 +81,7 @@ __all__ = [
     "build_graph",
     "graph",
     "toolset",
+    "user_task",
 ]
 
 GRAPH_NAME = "teacher"
@@ -315,11 +316,9 @@ def _policies(state: UserState, role: str, d: Decision) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------- nodes
-def start(state: UserState, runtime: Runtime[TeacherContext]) -> dict:
-    """The user's task: history and candidates as data."""
-    ctx = _ctx(runtime)
-    ws = ctx.ws()
-    user = int(state["user"])
+def user_task(ws: TeacherWorkspace, user: int, k: int) -> tuple[list[int], str]:
+    """``(candidates, task JSON)`` of ``user``: the history and candidates as
+    data, the one user message the teacher's agents and the student read."""
     row = ws.row(user)
     cands = [int(c) for c in ws.cands[row]]
     hist = ws.index.history(user)
@@ -329,13 +328,19 @@ def start(state: UserState, runtime: Runtime[TeacherContext]) -> dict:
         "history_len": int(hist.size),
         "recent_history": [ws.index.title(int(i)) for i in hist[-5:][::-1]],
         "candidates": [{"item": c, "title": ws.index.title(c)} for c in cands],
-        "k": ctx.k,
+        "k": k,
     }
+    return cands, json.dumps(task, ensure_ascii=False)
+
+
+def start(state: UserState, runtime: Runtime[TeacherContext]) -> dict:
+    """The user's task: history and candidates as data."""
+    ctx = _ctx(runtime)
+    user = int(state["user"])
+    cands, task = user_task(ctx.ws(), user, ctx.k)
     return {
         "candidates": cands,
-        "messages": [
-            HumanMessage(json.dumps(task, ensure_ascii=False), id=f"task-{user}")
-        ],
+        "messages": [HumanMessage(task, id=f"task-{user}")],
         "reflections": 0,
     }
 

@@ -26,6 +26,8 @@ RUNS = {
         {"users": 2, "pop_size": 20, "generations": 4, "coordinator_every": 2},
     ),
     "system": ({"rounds": 1}, {"rounds": 1}),
+    # the model folder is added by the test (tiny_student fixture)
+    "student": ({"users": [0, 1]}, {"users": 2, "max_new_tokens": 16}),
     "tune": (
         {},
         {
@@ -115,8 +117,10 @@ def test_every_graph_is_an_assistant_with_an_input_schema(server):
 
 
 @pytest.mark.parametrize("name", list(RUNS))
-def test_each_graph_runs_through_the_server(server, name):
+def test_each_graph_runs_through_the_server(server, name, request):
     inp, context = RUNS[name]
+    if name == "student":
+        context = {**context, "student": str(request.getfixturevalue("tiny_student"))}
     assistant = next(a for a in server.assistants.search() if a["graph_id"] == name)
     thread = server.threads.create()
     out = server.runs.wait(
@@ -128,5 +132,6 @@ def test_each_graph_runs_through_the_server(server, name):
         "dualagent": "result",
         "system": "history",
         "tune": "final",
+        "student": "results",
     }[name]
     assert out.get(key), sorted(out)

@@ -63,7 +63,7 @@ def test_wheel_install_imports_subpackages_and_finds_package_data(tmp_path):
     assert {"ratings.csv", "movies.csv", "README.txt"} <= set(found["data"])
     assert found["prompts"], "no prompt files were packaged"
     # the graph registry works from an installed wheel (entry points)
-    assert set(found["graphs"]) == {"teacher", "dualagent", "system", "tune"}
+    assert set(found["graphs"]) == {"teacher", "dualagent", "system", "tune", "student"}
     assert all(f.startswith(str(target)) for f in found["graphs"].values())
     # every graph's data ships in the wheel: tune embeds skills with the
     # packaged MiniLM tokenizer, from an empty cache, outside the checkout

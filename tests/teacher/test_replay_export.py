@@ -12,6 +12,7 @@ from agenticrec.export import FORMATS, export_file
 from agenticrec.graphs import teacher
 from agenticrec.replay import replay_file
 from agenticrec.runner import run
+from agenticrec.trajectory import read_trajectories
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +82,35 @@ def test_exports_load_with_datasets_and_follow_their_schemas(traj_file, tmp_path
         elif fmt == "grpo":
             assert [m["role"] for m in row["prompt"]] == ["system", "user"]
             assert row["target"] in row["candidates"]
+        elif fmt == "student":
+            assert [m["role"] for m in row["prompt"]] == ["system", "user"]
+            assert [m["role"] for m in row["completion"]] == ["assistant"]
+            assert row["target"] in row["candidates"]
         else:
             c = row["completion"]
             assert c.startswith("<plan>") and "<tool_call>" in c
             assert "<tool_response>" in c and "<reflection>" in c
             assert c.rstrip().endswith("</recommend>")
+
+
+def test_student_rows_chain_sft_into_grpo_rewards(traj_file, tmp_path):
+    """Every student completion parses under the GRPO reward, and the reward
+    credits exactly the runs whose teacher ranking held the target in its
+    top 10: SFT on these rows teaches the form GRPO scores."""
+    summary = export_file(traj_file, tmp_path, "student")
+    rows = [json.loads(line) for line in open(summary["file"])]
+    got = reward(
+        [r["prompt"] for r in rows],
+        [r["completion"] for r in rows],
+        target=[r["target"] for r in rows],
+        candidates=[r["candidates"] for r in rows],
+    )
+    runs = {t.header.run_id: t for t in read_trajectories(traj_file).values()}
+    for r, g in zip(rows, got, strict=True):
+        assert g >= 0.2  # well formed
+        rank = runs[r["run_id"]].end.metrics["rank"]
+        assert (g > 0.2) == (0 <= rank < 10)
+        assert r["prompt"][0]["content"].startswith("You are a recommender")
 
 
 def test_outcome_filter_keeps_only_hits(traj_file, tmp_path):

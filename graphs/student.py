@@ -1,0 +1,368 @@
+"""STAR student graph: one generation pass per user, parsed, validated, scored.
+
+::
+
+    START --Send(user) x N--> user --> END
+
+    user:  prompt -> recommend -> finish
+
+The student (a model folder written by ``agenticrec distill sft|grpo``) reads
+the same user task as the teacher (:func:`agenticrec.graphs.teacher.user_task`,
+wrapped by :func:`agenticrec.export.student_prompt` exactly as in training) and
+answers once. Its answer is untrusted model output: only the ids of its last
+``<recommend>[...]</recommend>`` count, and only if they are distinct
+candidates (:func:`agenticrec.rewards.parse_recommendation`, the reward's own
+parser). An answer that fails is replaced by the **rule policy**: the
+candidates by popularity in the visible history, ties to the smaller id,
+recorded as ``policy: rule`` with the reason. A valid list shorter than the
+candidates is completed in that same rule order. ``finish`` scores the
+ranking on the held-out item like the teacher (under ``full``, catalogue items
+outside the shortlist rank below it), so student and teacher runs with the
+same data, protocol, users and offset are paired.
+
+Generation is greedy and runs under one lock per model: a user's answer does
+not depend on which users run beside it.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import numpy as np
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+from pydantic import BaseModel
+from typing_extensions import TypedDict
+
+from agenticrec.context import Context, setting
+from agenticrec.errors import ConfigError
+from agenticrec.export import student_prompt
+from agenticrec.graphs._runtime import record, thread_of
+from agenticrec.graphs._teacher_fit import FIT_USERS
+from agenticrec.graphs._teacher_workspace import (
+    SHORTLIST,
+    TeacherWorkspace,
+    parse_protocol,
+    workspace,
+)
+from agenticrec.graphs.teacher import user_task
+from agenticrec.policy import Decision
+from agenticrec.rewards import parse_recommendation
+
+__all__ = [
+    "ANSWER_CAP",
+    "StudentContext",
+    "StudentState",
+    "build_graph",
+    "graph",
+    "parse_ranking",
+    "rule_ranking",
+]
+
+GRAPH_NAME = "student"
+ANSWER_CAP = 8000
+"""Characters of the student's answer kept in a trajectory (the rest is cut,
+and the cut is marked)."""
+
+
+@dataclass(kw_only=True)
+class StudentContext(Context):
+    """Settings of a student run (the LLM settings of :class:`Context` are
+    unused: the student is the policy, the rule its fallback)."""
+
+    student: str | None = setting(
+        None,
+        "Folder of a trained student (agenticrec distill sft|grpo).",
+        cli="--model",
+    )
+    data: str = setting("ml-latest-small", "Dataset name (ml-latest-small) or path.")
+    users: int = setting(
+        100,
+        "Users to process: N evaluable ones after --offset (0: all).",
+        ge=0,
+        le=10**8,
+    )
+    offset: int = setting(
+        0,
+        "Skip the first N evaluable users (e.g. those the student was trained on).",
+        ge=0,
+        le=10**8,
+    )
+    protocol: str = setting(
+        "sampled:19", "sampled:N (target + N negatives, 1 <= N <= 10000) or full."
+    )
+    k: int = setting(10, "Length of the ranking.", ge=1, le=1000)
+    shortlist: int = setting(
+        SHORTLIST,
+        "Under full: size of the multi-channel shortlist the student ranks.",
+        ge=10,
+        le=10_000,
+    )
+    fit_users: int = setting(
+        FIT_USERS,
+        "Validation users the teacher's retrieval is fitted on (0: all); keep "
+        "the teacher's value so both rank the same shortlist.",
+        ge=0,
+        le=10**7,
+    )
+    max_new_tokens: int = setting(
+        1024, "Most tokens the student may generate per user.", ge=8, le=32768
+    )
+    trajectories: str | None = setting(
+        None, "JSONL file to append trajectories to.", binds=False
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        kind, n = parse_protocol(self.protocol)
+        if kind == "sampled" and n > 10_000:
+            raise ConfigError(f"protocol={self.protocol!r}: at most sampled:10000")
+
+    def ws(self) -> TeacherWorkspace:
+        return workspace(
+            self.data, self.protocol, self.seed, self.shortlist, self.fit_users
+        )
+
+
+class StudentInput(TypedDict):
+    """The users (compact ids of the split) to process."""
+
+    users: list[int]
+
+
+class StudentState(StudentInput, total=False):
+    results: Annotated[list[dict[str, Any]], operator.add]
+
+
+class UserInput(TypedDict):
+    user: int
+
+
+class UserOutput(TypedDict):
+    results: list[dict[str, Any]]
+
+
+class UserState(UserInput, total=False):
+    candidates: list[int]
+    prompt: list[dict[str, str]]
+    answer: str
+    ranking: list[int]
+    policy: dict[str, Any]
+    generate_ms: float
+    results: Annotated[list[dict[str, Any]], operator.add]
+
+
+class Ranking(BaseModel):
+    """The student's decision: the candidates, best first."""
+
+    ranking: list[int]
+
+
+# ------------------------------------------------------------------- policy
+def parse_ranking(answer: str, candidates: list[int]) -> list[int]:
+    """The ids of the answer's last ``<recommend>`` list.
+
+    Raises:
+        ValueError: no such list, not a JSON list of ints, repeated ids, or an
+            id that is not a candidate (the reason names which).
+    """
+    ids = parse_recommendation(answer, set(candidates))
+    if ids is not None:
+        return ids
+    if "<recommend>" not in answer or "</recommend>" not in answer:
+        raise ValueError("no <recommend>[ids]</recommend> in the answer")
+    if parse_recommendation(answer, None) is None:
+        raise ValueError("<recommend> does not hold a JSON list of distinct ids")
+    raise ValueError("<recommend> names ids that are not candidates")
+
+
+def rule_ranking(popularity: np.ndarray, candidates: list[int]) -> list[int]:
+    """The rule policy: candidates by visible-history popularity, ties to the
+    smaller id."""
+    pop = np.asarray(popularity)[np.asarray(candidates, np.int64)]
+    order = np.lexsort((np.asarray(candidates), -pop))
+    return [int(candidates[i]) for i in order]
+
+
+# ------------------------------------------------------------------- runtime
+def _ctx(runtime: Runtime[StudentContext]) -> StudentContext:
+    return runtime.context if runtime.context is not None else StudentContext()
+
+
+def load_model(ctx: StudentContext):
+    """``(model, tokenizer, card, lock)``, loaded once per run."""
+    if not ctx.student:
+        raise ConfigError(
+            "student: no model given (--model DIR, a folder written by "
+            "agenticrec distill sft|grpo)"
+        )
+
+    def load():
+        from agenticrec.distill import load_student
+
+        model, tok, card = load_student(ctx.student)
+        model.eval()
+        return model, tok, card, threading.Lock()
+
+    return ctx.services.get(f"student.model:{ctx.student}", load)
+
+
+def _record(ctx, config, state, node, **kw) -> None:
+    writer = ctx.services.writer
+    if writer is None:
+        return
+    ws = ctx.ws()
+    user = int(state["user"])
+    record(
+        writer,
+        f"{thread_of(config)}:{ws.dataset.user_ids[user]}",
+        graph=GRAPH_NAME,
+        context=ctx.public_dict(),
+        dataset={
+            "name": ws.name,
+            "fingerprint": ws.dataset.fingerprint,
+            "protocol": ws.protocol,
+        },
+        node=node,
+        step_id=node,
+        **({} if node == "__end__" else {"user": user}),
+        **kw,
+    )
+
+
+# ------------------------------------------------------------------- nodes
+def prompt(state: UserState, runtime: Runtime[StudentContext]) -> dict:
+    """The user's task as the student was trained to read it."""
+    ctx = _ctx(runtime)
+    cands, task = user_task(ctx.ws(), int(state["user"]), ctx.k)
+    return {"candidates": cands, "prompt": student_prompt(task)}
+
+
+def recommend(
+    state: UserState, runtime: Runtime[StudentContext], config: RunnableConfig
+) -> dict:
+    """One greedy pass of the student; an invalid answer falls back to the rule."""
+    from agenticrec.distill import generate
+
+    ctx = _ctx(runtime)
+    model, tok, _, lock = load_model(ctx)
+    cands = state["candidates"]
+    t0 = time.perf_counter()
+    with lock:
+        answer = generate(model, tok, state["prompt"], ctx.max_new_tokens)
+    ms = (time.perf_counter() - t0) * 1e3
+    rule = rule_ranking(ctx.ws().index.graph.popularity, cands)
+    kept = answer if len(answer) <= ANSWER_CAP else answer[:ANSWER_CAP] + " [cut]"
+    messages = [*state["prompt"], {"role": "assistant", "content": kept}]
+    try:
+        ids = parse_ranking(answer, cands)
+        picked = set(ids)
+        ranking = ids + [c for c in rule if c not in picked]
+        d = Decision(
+            "student.recommend", Ranking(ranking=ids), "student", ms, messages=messages
+        )
+    except ValueError as exc:
+        ranking = rule
+        d = Decision(
+            "student.recommend",
+            Ranking(ranking=rule[: ctx.k]),
+            "rule",
+            ms,
+            fallback_reason=str(exc),
+            messages=messages,
+        )
+    _record(
+        ctx,
+        config,
+        state,
+        "recommend",
+        decision=d,
+        observation={"candidates": cands},
+    )
+    return {
+        "answer": kept,
+        "ranking": ranking,
+        "policy": {"policy": d.policy, "fallback_reason": d.fallback_reason},
+        "generate_ms": ms,
+    }
+
+
+def finish(
+    state: UserState, runtime: Runtime[StudentContext], config: RunnableConfig
+) -> dict:
+    """Score the ranking on the held-out item (the student never sees it)."""
+    ctx = _ctx(runtime)
+    ws = ctx.ws()
+    row = ws.row(state["user"])
+    ranking = list(state["ranking"])
+    target = int(ws.targets[row])
+    if target in ranking:
+        rank = ranking.index(target)
+    else:
+        rank = len(ranking) + int(ws.outside_rank[row])
+    ndcg = float(1.0 / np.log2(rank + 2)) if 0 <= rank < 10 else 0.0
+    _record(
+        ctx,
+        config,
+        state,
+        "__end__",
+        metrics={"rank": rank, "target": target, "ranking": ranking[: ctx.k]},
+    )
+    return {
+        "results": [
+            {
+                "user": int(state["user"]),
+                "raw_user": str(ws.dataset.user_ids[state["user"]]),
+                "ranking": ranking[: ctx.k],
+                "target": target,
+                "rank": rank,
+                "ndcg@10": ndcg,
+                "policy": state["policy"],
+                "generate_ms": round(state["generate_ms"], 2),
+            }
+        ]
+    }
+
+
+def fan_out(state: StudentState) -> list[Send]:
+    """One ``Send`` per user."""
+    return [Send("user", {"user": int(u)}) for u in state["users"]]
+
+
+# ------------------------------------------------------------------- graph
+def build_user_graph():
+    """The per-user subgraph (no checkpointer: one atomic task per user)."""
+    b = StateGraph(
+        UserState,
+        context_schema=StudentContext,
+        input_schema=UserInput,
+        output_schema=UserOutput,
+    )
+    b.add_node("prompt", prompt)
+    b.add_node("recommend", recommend)
+    b.add_node("finish", finish)
+    b.add_edge(START, "prompt")
+    b.add_edge("prompt", "recommend")
+    b.add_edge("recommend", "finish")
+    b.add_edge("finish", END)
+    return b.compile(checkpointer=False, name="student_user")
+
+
+def build_graph(*, checkpointer=None, store=None):
+    """The compiled student graph (context: :class:`StudentContext`)."""
+    b = StateGraph(
+        StudentState, context_schema=StudentContext, input_schema=StudentInput
+    )
+    b.add_node("user", build_user_graph())
+    b.add_conditional_edges(START, fan_out, ["user"])
+    b.add_edge("user", END)
+    return b.compile(checkpointer=checkpointer, store=store, name=GRAPH_NAME)
+
+
+graph = build_graph()
