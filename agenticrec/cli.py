@@ -316,7 +316,7 @@ _DataArg = Annotated[
     Path, typer.Argument(help="Student rows: agenticrec export --format student.")
 ]
 _OutOpt = Annotated[Path, typer.Option("--out", help="Folder of the student.")]
-_SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed.")]
+_SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed, 0.. .", min=0)]
 _ResumeOpt = Annotated[
     bool,
     typer.Option("--resume", help="Continue from the newest checkpoint in --out."),
@@ -337,7 +337,7 @@ def distill_sft(
         int, typer.Option("--max-length", help="Tokens per row, 64..131072.")
     ] = 4096,
     save_steps: Annotated[
-        int, typer.Option("--save-steps", help="Checkpoint every N steps.")
+        int, typer.Option("--save-steps", help="Checkpoint every N steps, 1..10^6.")
     ] = 50,
     seed: _SeedOpt = 0,
     resume: _ResumeOpt = False,
@@ -383,7 +383,7 @@ def distill_grpo(
         float, typer.Option("--temperature", help="Sampling, (0, 5].")
     ] = 1.0,
     save_steps: Annotated[
-        int, typer.Option("--save-steps", help="Checkpoint every N steps.")
+        int, typer.Option("--save-steps", help="Checkpoint every N steps, 1..10^6.")
     ] = 25,
     seed: _SeedOpt = 0,
     resume: _ResumeOpt = False,

@@ -265,9 +265,18 @@ def _smollm2():
     if importlib.util.find_spec("gguf") is None:
         raise ConfigError(f"base smollm2 needs the gguf package; {INSTALL}")
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(
+    loaded = AutoModelForCausalLM.from_pretrained(
         gguf.parent, gguf_file=gguf.name, dtype="float32"
     )
+    # The loader dequantises every tensor to float32 but keeps the model
+    # flagged as GGUF-quantised, which Trainer refuses to fine-tune: rebuild
+    # it from its config without the quantisation entry, same weights.
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype="float32")
+    model.load_state_dict(loaded.state_dict(), strict=True)
+    del loaded
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
@@ -457,13 +466,16 @@ def sft(
 
     Ranges: steps 1..10^6, batch 1..1024, lr in (0, 1], max_length 64..131072,
     save_steps 1..10^6. Rows longer than ``max_length`` tokens are truncated
-    (their final ``<recommend>`` is lost); the card counts them.
+    (their final ``<recommend>`` is lost) and rows whose prompt alone is that
+    long are dropped by TRL; the card counts both, and a ``max_length`` that
+    leaves no row is refused.
     """
     _check("steps", steps, 1, 10**6)
     _check("batch", batch, 1, 1024)
     _check("lr", lr, 0, 1, open_lo=True)
     _check("max_length", max_length, 64, 131072)
     _check("save_steps", save_steps, 1, 10**6)
+    _check("seed", seed, 0, 2**31 - 1)
     require()
     rows = read_rows(data)
     o = _out_dir(out, resume)
@@ -473,6 +485,13 @@ def sft(
 
     model, tokenizer = _base(base, rows, seed)
     lengths = [_tokens(tokenizer, r["prompt"] + r["completion"]) for r in rows]
+    prompts = [_tokens(tokenizer, r["prompt"]) for r in rows]
+    if min(prompts) >= max_length:
+        raise ConfigError(
+            f"max_length={max_length}: every row's prompt is at least that long "
+            f"(shortest {min(prompts)} tokens), so no completion token is left "
+            "to learn from; raise --max-length"
+        )
     ds = Dataset.from_list(
         [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
     )
@@ -500,6 +519,7 @@ def sft(
                 "train_loss": _logged(trainer, "train_loss"),
                 "last_loss": _logged(trainer, "loss"),
                 "rows_truncated": float(sum(n > max_length for n in lengths)),
+                "rows_without_completion": float(sum(n >= max_length for n in prompts)),
                 "max_row_tokens": float(max(lengths)),
             }.items()
             if v is not None
@@ -539,6 +559,7 @@ def grpo(
     _check("max_completion_length", max_completion_length, 8, 32768)
     _check("temperature", temperature, 0, 5, open_lo=True)
     _check("save_steps", save_steps, 1, 10**6)
+    _check("seed", seed, 0, 2**31 - 1)
     require()
     rows = read_rows(data)
     o = _out_dir(out, resume)

@@ -40,10 +40,10 @@ DATA = "ml-latest-small:0,amazon18-scientific-unisrec:1000,ml-100k:0"
 ABLATIONS = ("planner", "analyst", "ranker", "reflector")
 
 
-def _capturing_spec(store: dict):
-    """The teacher's spec whose report also keeps per-user ranks in ``store``
+def capturing_spec(store: dict, graph: str = "teacher"):
+    """``graph``'s spec whose report also keeps per-user ranks in ``store``
     (``(users, ranks)``, sorted by user) for the paired tests."""
-    spec = get_graph("teacher")
+    spec = get_graph(graph)
 
     def report(res):
         results = sorted(res.state.get("results", []), key=lambda r: r["user"])
@@ -61,7 +61,7 @@ def _teacher(data: str, protocol: str, users: int, ablate: str = "none"):
     ctx = teacher.TeacherContext(
         data=data, protocol=protocol, users=users, ablate=ablate, concurrency=4
     )
-    r = run(_capturing_spec(store), ctx)
+    r = run(capturing_spec(store), ctx)
     return r, store["ranks"]
 
 

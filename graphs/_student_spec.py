@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from agenticrec.distill import CARD
-from agenticrec.errors import ConfigError, DataValidationError
+from agenticrec.errors import ConfigError
 from agenticrec.graphs._runtime import policy_counts
+from agenticrec.graphs._teacher_workspace import users_after_offset
 from agenticrec.graphs.student import (
     GRAPH_NAME,
     StudentContext,
@@ -61,13 +62,7 @@ def make_input(ctx: StudentContext) -> dict[str, Any]:
         )
     data_workspace(ctx.data).require_evaluable("student")
     ws = ctx.ws()
-    if ws.users.size <= ctx.offset:
-        raise DataValidationError(
-            f"student: offset={ctx.offset} skips all {ws.users.size} evaluable "
-            f"users of {ctx.data} under {ctx.protocol}"
-        )
-    end = ws.users.size if ctx.users == 0 else ctx.offset + ctx.users
-    return {"users": [int(u) for u in ws.users[ctx.offset : end]]}
+    return {"users": [int(u) for u in users_after_offset(ws, ctx, "student")]}
 
 
 def prepare(ctx: StudentContext, checkpointed: bool) -> None:

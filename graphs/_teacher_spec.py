@@ -9,6 +9,7 @@ import numpy as np
 
 from agenticrec.errors import DataValidationError
 from agenticrec.graphs._runtime import policy_counts
+from agenticrec.graphs._teacher_workspace import users_after_offset
 from agenticrec.graphs.evidence import translate
 from agenticrec.graphs.teacher import GRAPH_NAME, TeacherContext, toolset
 from agenticrec.graphspec import GraphSpec, Report, RunResult
@@ -57,8 +58,7 @@ def make_input(ctx: TeacherContext) -> dict[str, Any]:
         raise DataValidationError(
             f"teacher: no user of {ctx.data} has candidates under {ctx.protocol}"
         )
-    n = ctx.users or ws.users.size
-    return {"users": [int(u) for u in ws.users[:n]]}
+    return {"users": [int(u) for u in users_after_offset(ws, ctx, "teacher")]}
 
 
 def report(res: RunResult) -> TeacherReport:

@@ -15,7 +15,7 @@ import numpy as np
 from langchain_core.tools import BaseTool
 
 from agenticrec import data
-from agenticrec.errors import ConfigError
+from agenticrec.errors import ConfigError, DataValidationError
 from agenticrec.graphs._teacher_fit import (
     FIT_USERS,
     XT_BYTES,
@@ -28,7 +28,13 @@ from agenticrec.tools.signals import item_user_matrix
 from agenticrec.tools.teacher_tools import EvidenceIndex, make_teacher_tools
 from agenticrec.workspace import data_workspace
 
-__all__ = ["SHORTLIST", "TeacherWorkspace", "parse_protocol", "workspace"]
+__all__ = [
+    "SHORTLIST",
+    "TeacherWorkspace",
+    "parse_protocol",
+    "users_after_offset",
+    "workspace",
+]
 
 SHORTLIST = 200
 """Default size of the ``full`` protocol's multi-channel shortlist
@@ -142,3 +148,20 @@ def workspace(
         pop=np.asarray(g.popularity, np.float64),
         fit=fit,
     )
+
+
+def users_after_offset(ws: TeacherWorkspace, ctx, graph: str) -> np.ndarray:
+    """The ``ctx.users`` evaluable users after the first ``ctx.offset`` (all of
+    them for ``users=0``): teacher and student runs with the same settings
+    score the same users.
+
+    Raises:
+        DataValidationError: the offset skips every evaluable user.
+    """
+    if ws.users.size <= ctx.offset:
+        raise DataValidationError(
+            f"{graph}: offset={ctx.offset} skips all {ws.users.size} evaluable "
+            f"users of {ctx.data} under {ctx.protocol}"
+        )
+    end = ws.users.size if ctx.users == 0 else ctx.offset + ctx.users
+    return ws.users[ctx.offset : end]

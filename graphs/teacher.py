@@ -103,7 +103,17 @@ class TeacherContext(Context):
 
     data: str = setting("ml-latest-small", "Dataset name (ml-latest-small) or path.")
     users: int = setting(
-        100, "Users to process: the first N evaluable ones (0: all).", ge=0, le=10**8
+        100,
+        "Users to process: N evaluable ones after --offset (0: all).",
+        ge=0,
+        le=10**8,
+    )
+    offset: int = setting(
+        0,
+        "Skip the first N evaluable users (e.g. to score users a student was "
+        "not trained on).",
+        ge=0,
+        le=10**8,
     )
     protocol: str = setting(
         "sampled:19", "sampled:N (target + N negatives, 1 <= N <= 10000) or full."

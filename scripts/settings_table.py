@@ -90,7 +90,7 @@ def render() -> str:
         "ml-100k \\| ml-1m \\| movielens-csv \\| parquet \\| recbole \\| "
         "amazon2023 |",
         "| `agenticrec export FILE` | `--format` | str | `sft` | "
-        "sft \\| openai \\| grpo \\| star |",
+        "sft \\| openai \\| grpo \\| star \\| student |",
         "| | `--out` | folder | `export` | a folder; writes stay inside it |",
         "| | `--keep` | str | none | `hit@K`, 1 <= K |",
         "| | `--skip-unreplayable` | bool | false | |",
@@ -98,9 +98,39 @@ def render() -> str:
         "| `agenticrec demo` | `--data` | str | `ml-latest-small` | a dataset |",
         "| | `--seed` | int | 0 | 0 .. |",
         "| `agenticrec graphs langgraph-json` | `--out` | file | stdout | |",
+        *_distill_rows(),
         "",
     ]
     return "\n".join(lines)
+
+
+def _distill_rows() -> list[str]:
+    """``agenticrec distill sft|grpo`` options, read from the CLI itself (the
+    range is each option's help text)."""
+    import typer
+
+    from agenticrec.cli import distill_app
+
+    group = typer.main.get_command(distill_app)
+    rows = []
+    for name in ("sft", "grpo"):
+        cmd = group.commands[name]
+        first = True
+        for p in cmd.params:
+            if not p.opts[0].startswith("--") or p.name == "as_json":
+                continue
+            label = f"`agenticrec distill {name} DATA`" if first else ""
+            first = False
+            default = "required" if p.required else f"`{p.default}`"
+            if p.is_flag:
+                kind = "bool"
+            elif p.required or isinstance(p.default, Path):
+                kind = "folder"
+            else:
+                kind = type(p.default).__name__
+            desc = (p.help or "").replace("|", "\\|")
+            rows.append(f"| {label} | `{p.opts[0]}` | {kind} | {default} | {desc} |")
+    return rows
 
 
 def main() -> int:

