@@ -253,10 +253,10 @@ def recommend(
     ctx = _ctx(runtime)
     model, tok, _, lock = load_model(ctx)
     cands = state["candidates"]
-    t0 = time.perf_counter()
     with lock:
+        t0 = time.perf_counter()
         answer = generate(model, tok, state["prompt"], ctx.max_new_tokens)
-    ms = (time.perf_counter() - t0) * 1e3
+        ms = (time.perf_counter() - t0) * 1e3
     rule = rule_ranking(ctx.ws().index.graph.popularity, cands)
     kept = answer if len(answer) <= ANSWER_CAP else answer[:ANSWER_CAP] + " [cut]"
     messages = [*state["prompt"], {"role": "assistant", "content": kept}]
