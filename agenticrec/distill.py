@@ -319,8 +319,9 @@ def load_student(path: str | Path, *, card_required: bool = True):
     if not (p / "config.json").is_file():
         raise ConfigError(f"{p}: no config.json, not a model folder")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(p)
-        model = AutoModelForCausalLM.from_pretrained(p, use_safetensors=True)
+        with _stdout_to_stderr():
+            tokenizer = AutoTokenizer.from_pretrained(p)
+            model = AutoModelForCausalLM.from_pretrained(p, use_safetensors=True)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{p}: cannot load the model: {exc}") from None
     if tokenizer.pad_token is None:
