@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     rep_t = run(capturing_spec(store_t), TeacherContext(**common, **held))
     teacher_ms = 1e3 * (time.perf_counter() - t0) / max(rep_t.users, 1)
     store_s: dict = {}
+    (out / "student-eval.jsonl").unlink(missing_ok=True)
     t0 = time.perf_counter()
     rep_s = run(
         capturing_spec(store_s, "student"),
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             **held,
             student=str(model_dir),
             max_new_tokens=args.max_new_tokens,
+            trajectories=str(out / "student-eval.jsonl"),  # the answers, to read
         ),
     )
     student_ms = 1e3 * (time.perf_counter() - t0) / max(rep_s.users, 1)

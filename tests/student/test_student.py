@@ -323,3 +323,24 @@ def test_smollm2_base_loads_offline_trains_and_generates(student_rows, tmp_path)
     model, tok, _ = distill.load_student(tmp_path)
     rows = distill.read_rows(student_rows)
     assert isinstance(distill.generate(model, tok, rows[0]["prompt"], 4), str)
+
+
+@pytest.mark.slow
+def test_student_cli_prints_one_json_report(tiny_student):
+    r = _cli(
+        "run",
+        "student",
+        "--model",
+        str(tiny_student),
+        "--users",
+        "2",
+        "--offset",
+        "8",
+        "--max-new-tokens",
+        "8",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads(r.stdout)
+    assert report["graph"] == "student" and report["users"] == 2
+    assert sum(report["policies"].values()) == 2
