@@ -450,6 +450,18 @@ def _logged(trainer, key: str) -> float | None:
     return float(vals[-1]) if vals else None
 
 
+def _start(data, out, steps, lr, save_steps, seed, resume):
+    """The checks both stages share, in order: ranges, the extra, the rows,
+    the output folder. Returns ``(rows, out folder, start time)``."""
+    _check("steps", steps, 1, 10**6)
+    _check("lr", lr, 0, 1, open_lo=True)
+    _check("save_steps", save_steps, 1, 10**6)
+    _check("seed", seed, 0, 2**31 - 1)
+    require()
+    rows = read_rows(data)
+    return rows, _out_dir(out, resume), time.time()
+
+
 def sft(
     data: str | Path,
     out: str | Path,
@@ -466,21 +478,14 @@ def sft(
     """Supervised fine-tuning on the student rows (loss on the completion).
 
     Ranges: steps 1..10^6, batch 1..1024, lr in (0, 1], max_length 64..131072,
-    save_steps 1..10^6. Rows longer than ``max_length`` tokens are truncated
-    (their final ``<recommend>`` is lost) and rows whose prompt alone is that
-    long are dropped by TRL; the card counts both, and a ``max_length`` that
-    leaves no row is refused.
+    save_steps 1..10^6, seed 0..2^31-1. Rows longer than ``max_length``
+    tokens are truncated (their final ``<recommend>`` is lost) and rows whose
+    prompt alone is that long are dropped by TRL; the card counts both, and a
+    ``max_length`` that leaves no row is refused.
     """
-    _check("steps", steps, 1, 10**6)
     _check("batch", batch, 1, 1024)
-    _check("lr", lr, 0, 1, open_lo=True)
     _check("max_length", max_length, 64, 131072)
-    _check("save_steps", save_steps, 1, 10**6)
-    _check("seed", seed, 0, 2**31 - 1)
-    require()
-    rows = read_rows(data)
-    o = _out_dir(out, resume)
-    started = time.time()
+    rows, o, started = _start(data, out, steps, lr, save_steps, seed, resume)
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -551,20 +556,14 @@ def grpo(
 
     ``batch`` prompts per step, ``generations`` completions each (the group).
     Ranges: steps 1..10^6, batch 1..256, generations 2..64, lr in (0, 1],
-    max_completion_length 8..32768, temperature in (0, 5], save_steps 1..10^6.
+    max_completion_length 8..32768, temperature in (0, 5], save_steps 1..10^6,
+    seed 0..2^31-1.
     """
-    _check("steps", steps, 1, 10**6)
     _check("batch", batch, 1, 256)
     _check("generations", generations, 2, 64)
-    _check("lr", lr, 0, 1, open_lo=True)
     _check("max_completion_length", max_completion_length, 8, 32768)
     _check("temperature", temperature, 0, 5, open_lo=True)
-    _check("save_steps", save_steps, 1, 10**6)
-    _check("seed", seed, 0, 2**31 - 1)
-    require()
-    rows = read_rows(data)
-    o = _out_dir(out, resume)
-    started = time.time()
+    rows, o, started = _start(data, out, steps, lr, save_steps, seed, resume)
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 

@@ -15,6 +15,7 @@ import numpy as np
 from langchain_core.tools import BaseTool
 
 from agenticrec import data
+from agenticrec.context import Context, setting
 from agenticrec.errors import ConfigError, DataValidationError
 from agenticrec.graphs._teacher_fit import (
     FIT_USERS,
@@ -30,6 +31,7 @@ from agenticrec.workspace import data_workspace
 
 __all__ = [
     "SHORTLIST",
+    "SplitContext",
     "TeacherWorkspace",
     "parse_protocol",
     "users_after_offset",
@@ -165,3 +167,52 @@ def users_after_offset(ws: TeacherWorkspace, ctx, graph: str) -> np.ndarray:
         )
     end = ws.users.size if ctx.users == 0 else ctx.offset + ctx.users
     return ws.users[ctx.offset : end]
+
+
+@dataclass(kw_only=True)
+class SplitContext(Context):
+    """The settings that fix which users, candidates and shortlist a run
+    scores (plus the LLM settings of :class:`Context`). The teacher and the
+    student share them, so runs with the same values rank the same rows."""
+
+    data: str = setting("ml-latest-small", "Dataset name (ml-latest-small) or path.")
+    users: int = setting(
+        100,
+        "Users to process: N evaluable ones after --offset (0: all).",
+        ge=0,
+        le=10**8,
+    )
+    offset: int = setting(
+        0,
+        "Skip the first N evaluable users (e.g. to score users a student was "
+        "not trained on).",
+        ge=0,
+        le=10**8,
+    )
+    protocol: str = setting(
+        "sampled:19", "sampled:N (target + N negatives, 1 <= N <= 10000) or full."
+    )
+    k: int = setting(10, "Length of the ranking.", ge=1, le=1000)
+    shortlist: int = setting(
+        SHORTLIST,
+        "Under full: size of the multi-channel shortlist that is ranked.",
+        ge=10,
+        le=10_000,
+    )
+    fit_users: int = setting(
+        FIT_USERS,
+        "Validation users the teacher's fit (rule policy, shortlist) uses (0: all).",
+        ge=0,
+        le=10**7,
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        kind, n = parse_protocol(self.protocol)
+        if kind == "sampled" and n > 10_000:
+            raise ConfigError(f"protocol={self.protocol!r}: at most sampled:10000")
+
+    def ws(self) -> TeacherWorkspace:
+        return workspace(
+            self.data, self.protocol, self.seed, self.shortlist, self.fit_users
+        )

@@ -40,17 +40,11 @@ from langgraph.types import Send
 from pydantic import BaseModel
 from typing_extensions import TypedDict
 
-from agenticrec.context import Context, setting
+from agenticrec.context import setting
 from agenticrec.errors import ConfigError
 from agenticrec.export import student_prompt
 from agenticrec.graphs._runtime import record, thread_of
-from agenticrec.graphs._teacher_fit import FIT_USERS
-from agenticrec.graphs._teacher_workspace import (
-    SHORTLIST,
-    TeacherWorkspace,
-    parse_protocol,
-    workspace,
-)
+from agenticrec.graphs._teacher_workspace import SplitContext
 from agenticrec.graphs.teacher import user_task
 from agenticrec.policy import Decision
 from agenticrec.rewards import parse_recommendation
@@ -72,44 +66,15 @@ and the cut is marked)."""
 
 
 @dataclass(kw_only=True)
-class StudentContext(Context):
-    """Settings of a student run (the LLM settings of :class:`Context` are
-    unused: the student is the policy, the rule its fallback)."""
+class StudentContext(SplitContext):
+    """Settings of a student run: the split's (:class:`SplitContext`, the
+    teacher's values score the same rows) and the model's. The LLM settings
+    are unused: the student is the policy, the rule its fallback."""
 
     student: str | None = setting(
         None,
         "Folder of a trained student (agenticrec distill sft|grpo).",
         cli="--model",
-    )
-    data: str = setting("ml-latest-small", "Dataset name (ml-latest-small) or path.")
-    users: int = setting(
-        100,
-        "Users to process: N evaluable ones after --offset (0: all).",
-        ge=0,
-        le=10**8,
-    )
-    offset: int = setting(
-        0,
-        "Skip the first N evaluable users (e.g. those the student was trained on).",
-        ge=0,
-        le=10**8,
-    )
-    protocol: str = setting(
-        "sampled:19", "sampled:N (target + N negatives, 1 <= N <= 10000) or full."
-    )
-    k: int = setting(10, "Length of the ranking.", ge=1, le=1000)
-    shortlist: int = setting(
-        SHORTLIST,
-        "Under full: size of the multi-channel shortlist the student ranks.",
-        ge=10,
-        le=10_000,
-    )
-    fit_users: int = setting(
-        FIT_USERS,
-        "Validation users the teacher's retrieval is fitted on (0: all); keep "
-        "the teacher's value so both rank the same shortlist.",
-        ge=0,
-        le=10**7,
     )
     max_new_tokens: int = setting(
         1024, "Most tokens the student may generate per user.", ge=8, le=32768
@@ -117,17 +82,6 @@ class StudentContext(Context):
     trajectories: str | None = setting(
         None, "JSONL file to append trajectories to.", binds=False
     )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        kind, n = parse_protocol(self.protocol)
-        if kind == "sampled" and n > 10_000:
-            raise ConfigError(f"protocol={self.protocol!r}: at most sampled:10000")
-
-    def ws(self) -> TeacherWorkspace:
-        return workspace(
-            self.data, self.protocol, self.seed, self.shortlist, self.fit_users
-        )
 
 
 class StudentInput(TypedDict):

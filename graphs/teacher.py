@@ -56,17 +56,12 @@ from langgraph.types import Send
 from pydantic.json_schema import SkipJsonSchema
 from typing_extensions import TypedDict
 
-from agenticrec.context import Context, service, setting
-from agenticrec.errors import ConfigError, PluginError
+from agenticrec.context import service, setting
+from agenticrec.errors import PluginError
 from agenticrec.graphs import _teacher_roles as roles
 from agenticrec.graphs._runtime import policy_info, record, thread_of
-from agenticrec.graphs._teacher_fit import FIT_USERS, overlap_top
-from agenticrec.graphs._teacher_workspace import (
-    SHORTLIST,
-    TeacherWorkspace,
-    parse_protocol,
-    workspace,
-)
+from agenticrec.graphs._teacher_fit import overlap_top
+from agenticrec.graphs._teacher_workspace import SplitContext, TeacherWorkspace
 from agenticrec.graphs.evidence import translate
 from agenticrec.plugins import ToolRegistry, default_registry
 from agenticrec.policy import Decision
@@ -98,40 +93,11 @@ TEACHER_SYSTEM = (
 
 
 @dataclass(kw_only=True)
-class TeacherContext(Context):
-    """Settings of a teacher run (plus the LLM settings of :class:`Context`)."""
+class TeacherContext(SplitContext):
+    """Settings of a teacher run: the split's (:class:`SplitContext`) and the
+    agents'."""
 
-    data: str = setting("ml-latest-small", "Dataset name (ml-latest-small) or path.")
-    users: int = setting(
-        100,
-        "Users to process: N evaluable ones after --offset (0: all).",
-        ge=0,
-        le=10**8,
-    )
-    offset: int = setting(
-        0,
-        "Skip the first N evaluable users (e.g. to score users a student was "
-        "not trained on).",
-        ge=0,
-        le=10**8,
-    )
-    protocol: str = setting(
-        "sampled:19", "sampled:N (target + N negatives, 1 <= N <= 10000) or full."
-    )
-    k: int = setting(10, "Length of the ranking.", ge=1, le=1000)
     max_reflections: int = setting(1, "Most re-analysis loops per user.", ge=0, le=10)
-    shortlist: int = setting(
-        SHORTLIST,
-        "Under full: size of the multi-channel shortlist the agents rank.",
-        ge=10,
-        le=10_000,
-    )
-    fit_users: int = setting(
-        FIT_USERS,
-        "Validation users the rule policy is fitted on (0: all).",
-        ge=0,
-        le=10**7,
-    )
     ablate: str = setting(
         "none",
         "Remove one agent, for ablations: planner (run every analysis), analyst "
@@ -147,17 +113,6 @@ class TeacherContext(Context):
         "LangChain tools offered to the analysts besides the registered ones (a "
         "tool declaring a signal becomes an analysis; see agenticrec.plugins).",
     )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        kind, n = parse_protocol(self.protocol)
-        if kind == "sampled" and n > 10_000:
-            raise ConfigError(f"protocol={self.protocol!r}: at most sampled:10000")
-
-    def ws(self) -> TeacherWorkspace:
-        return workspace(
-            self.data, self.protocol, self.seed, self.shortlist, self.fit_users
-        )
 
 
 class TeacherInput(TypedDict):
