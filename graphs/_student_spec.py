@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from agenticrec.distill import CARD
-from agenticrec.errors import ConfigError
 from agenticrec.graphs._runtime import policy_counts
 from agenticrec.graphs._teacher_workspace import users_after_offset
 from agenticrec.graphs.student import (
@@ -55,11 +54,8 @@ class StudentReport(Report):
 
 
 def make_input(ctx: StudentContext) -> dict[str, Any]:
-    if not ctx.student:
-        raise ConfigError(
-            "student: no model given (--model DIR, a folder written by "
-            "agenticrec distill sft|grpo)"
-        )
+    """The users after the offset (``prepare`` has loaded the model, so a
+    missing or bad ``--model`` already failed)."""
     data_workspace(ctx.data).require_evaluable("student")
     ws = ctx.ws()
     return {"users": [int(u) for u in users_after_offset(ws, ctx, "student")]}
@@ -80,10 +76,7 @@ def report(res: RunResult) -> StudentReport:
     for r in results:
         row = ws.row(r["user"])
         order = rule_ranking(pop, [int(c) for c in ws.cands[row]])
-        t = int(ws.targets[row])
-        rule_ranks.append(
-            order.index(t) if t in order else len(order) + int(ws.outside_rank[row])
-        )
+        rule_ranks.append(ws.rank_of_target(row, order))
     reasons: dict[str, int] = {}
     for r in results:
         if why := r["policy"].get("fallback_reason"):

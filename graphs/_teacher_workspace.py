@@ -107,6 +107,15 @@ class TeacherWorkspace:
             )
         return int(rows[0])
 
+    def rank_of_target(self, row: int, ranking: list[int]) -> int:
+        """0-based rank of row ``row``'s held-out item in ``ranking`` (its
+        candidates, best first); under ``full`` an item outside the shortlist
+        ranks below it, at its EASE^R place among the rest of the catalogue."""
+        target = int(self.targets[row])
+        if target in ranking:
+            return ranking.index(target)
+        return len(ranking) + int(self.outside_rank[row])
+
 
 @functools.lru_cache(maxsize=4)
 def workspace(

@@ -256,11 +256,7 @@ def finish(
     row = ws.row(state["user"])
     ranking = list(state["ranking"])
     target = int(ws.targets[row])
-    if target in ranking:
-        rank = ranking.index(target)
-    else:
-        rank = len(ranking) + int(ws.outside_rank[row])
-    ndcg = float(1.0 / np.log2(rank + 2)) if 0 <= rank < 10 else 0.0
+    rank = ws.rank_of_target(row, ranking)
     _record(
         ctx,
         config,
@@ -276,7 +272,6 @@ def finish(
                 "ranking": ranking[: ctx.k],
                 "target": target,
                 "rank": rank,
-                "ndcg@10": ndcg,
                 "policy": state["policy"],
                 "generate_ms": round(state["generate_ms"], 2),
             }

@@ -624,10 +624,7 @@ def finish(
     rest = [c for c in order if c not in drafted]
     ranking = draft + rest
     target = int(ws.targets[row])
-    if target in ranking:
-        rank = ranking.index(target)
-    else:
-        rank = len(ranking) + int(ws.outside_rank[row])
+    rank = ws.rank_of_target(row, ranking)
     result = {
         "user": int(state["user"]),
         "raw_user": str(ws.dataset.user_ids[state["user"]]),
