@@ -59,7 +59,12 @@ def write_plots(
     lists = np.asarray(final["lists"], np.int32)[user_row : user_row + 1]
     problem = _row(w.batch.problem, user_row)
     obj, viol, _ = (np.asarray(x)[0] for x in ev.evaluate_lists(problem, lists))
-    slot, _ = ev.pick(ev.Population(lists, obj[None], viol[None]), ctx.pick)
+    slot, _ = ev.pick(
+        ev.Population(lists, obj[None], viol[None]),
+        ctx.pick,
+        weights=ctx.weights(),
+        max_loss=ctx.max_loss,
+    )
     chosen = int(np.asarray(slot)[0])
     feas = viol == 0
     fig = plt.figure(figsize=(6.4, 5.2))

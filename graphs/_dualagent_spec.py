@@ -134,6 +134,8 @@ def report(res: RunResult) -> DualAgentReport:
             "generations": ctx.generations,
             "coordinator_every": ctx.coordinator_every,
             "pick": ctx.pick,
+            "max_loss": ctx.max_loss,
+            "preference": ctx.preference,
         },
         constraints=[s.label for s in b.specs],
         satisfiability={s: b.satisfiable.count(s) for s in ("yes", "no", "unknown")},

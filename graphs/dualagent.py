@@ -33,6 +33,7 @@ The runner's view (input, typed report, plots) is
 
 from __future__ import annotations
 
+import math
 import operator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -48,7 +49,7 @@ from agenticrec.context import Context, setting
 from agenticrec.errors import ConfigError
 from agenticrec.graphs import _dualagent_problem as dp
 from agenticrec.graphs import _dualagent_roles as roles
-from agenticrec.graphs._dualagent_scoring import score_lists
+from agenticrec.graphs._dualagent_scoring import score_lists, served_vs_baselines
 from agenticrec.graphs._runtime import policy_info, record, thread_of
 from agenticrec.runner import emit_progress
 from agenticrec.tools import evolve as ev
@@ -117,9 +118,21 @@ class DualAgentContext(Context):
         None, "JSON constraint file; default: the dataset's."
     )
     pick: str = setting(
-        "relevance",
-        "Final list: the most relevant feasible front member, or the knee.",
-        choices=("relevance", "knee"),
+        "bounded",
+        "Served list, from the feasible front: bounded (most diverse + novel "
+        "within --max-loss of the best relevance), preference (weights "
+        "--preference), knee, or relevance (most relevant).",
+        choices=ev.PICK_RULES,
+    )
+    max_loss: float = setting(
+        ev.DEFAULT_MAX_LOSS,
+        "Relevance loss the bounded pick may take (share of the best).",
+        ge=0.0,
+        le=1.0,
+    )
+    preference: str = setting(
+        ",".join(f"{w:g}" for w in ev.DEFAULT_PREFERENCE),
+        "Preference pick's weights: relevance,diversity,novelty (each >= 0).",
     )
     embedding_dim: int = setting(32, "SVD embedding dimensions.", ge=1, le=1024)
     trace_hv: bool = setting(
@@ -161,6 +174,25 @@ class DualAgentContext(Context):
             )
         if self.plot:
             self.trace_hv = True
+        self.weights()
+
+    def weights(self) -> tuple[float, float, float]:
+        """The preference weights, checked (three finite values >= 0, not all 0)."""
+        parts = [p.strip() for p in str(self.preference).split(",")]
+        try:
+            w = tuple(float(p) for p in parts)
+        except ValueError:
+            w = ()
+        if (
+            len(w) != 3
+            or not all(math.isfinite(x) and x >= 0 for x in w)
+            or sum(w) <= 0
+        ):
+            raise ConfigError(
+                f"preference={self.preference!r}: expected three comma-separated "
+                "weights >= 0 (relevance,diversity,novelty), not all 0"
+            )
+        return w  # type: ignore[return-value]
 
     def ws(self) -> dp.DataWorkspace:
         return dp.workspace(self.data, self.embedding_dim)
@@ -490,11 +522,12 @@ def finalize(
         np.zeros(u, np.float32),
         mesh=w.mesh,
     )
-    slot, _ = ev.pick(pop, ctx.pick)
+    slot, _ = ev.pick(pop, ctx.pick, weights=ctx.weights(), max_loss=ctx.max_loss)
     hv = np.asarray(ev.final_front(pop))[: w.n_users]
     slot = np.asarray(slot)[: w.n_users]
     chosen = np.asarray(pop.lists)[np.arange(w.n_users), slot]
     result = score_lists(w.batch, chosen, hypervolume=hv)
+    result["summary"].update(served_vs_baselines(w.batch, chosen))
     result["population_feasible_rate"] = round(
         float(np.mean(np.asarray(pop.viol)[: w.n_users] == 0)), 6
     )

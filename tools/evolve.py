@@ -29,7 +29,7 @@ Objectives and constraints are defined in
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -73,6 +73,9 @@ __all__ = [
     "make_problem",
     "pad_users",
     "pick",
+    "PICK_RULES",
+    "DEFAULT_PREFERENCE",
+    "DEFAULT_MAX_LOSS",
     "shard",
     "users_mesh",
 ]
@@ -543,47 +546,106 @@ def assess(
 
 
 # ------------------------------------------------------------------- final
-def _pick_user(obj, viol, rule: str):
+PICK_RULES = ("bounded", "preference", "knee", "relevance")
+"""Served-list rules of :func:`pick` (``bounded`` is the default)."""
+DEFAULT_PREFERENCE = (0.5, 0.25, 0.25)
+"""Default weights of the ``preference`` rule (relevance, diversity, novelty)
+over the front's min-max scaled objectives: relevance counts as much as the
+two beyond-accuracy objectives together."""
+DEFAULT_MAX_LOSS = 0.02
+"""Default relevance loss of the ``bounded`` rule: lists at most 2% less
+relevant than the user's best feasible one."""
+
+
+def _scaled(obj, front):
+    lo = jnp.min(jnp.where(front[:, None], obj, jnp.inf), axis=0)
+    hi = jnp.max(jnp.where(front[:, None], obj, -jnp.inf), axis=0)
+    return (obj - lo) / jnp.where(hi > lo, hi - lo, 1.0)
+
+
+def _pick_user(obj, viol, weights, max_loss, rule: str):
     feas = viol == 0
     front = dom.is_nondominated(-obj, feas)
+    rel = obj[:, 0]
+    best_rel = jnp.max(jnp.where(front, rel, -jnp.inf))
     if rule == "relevance":
-        score = obj[:, 0]
-        cand = front & (score == jnp.max(jnp.where(front, score, -jnp.inf)))
+        cand = front & (rel == best_rel)
         for c in (1, 2):
             v = obj[:, c]
             cand = cand & (v == jnp.max(jnp.where(cand, v, -jnp.inf)))
         best = jnp.argmax(cand)
+    elif rule == "bounded":
+        # Within the relevance budget, the largest scaled diversity + novelty;
+        # the most relevant list always qualifies, so a user whose front has
+        # nothing better keeps it. Ties: relevance.
+        ok = front & (rel >= best_rel * (1.0 - max_loss))
+        z = _scaled(obj, front)
+        gain = z[:, 1] + z[:, 2] + 1e-6 * z[:, 0]
+        best = jnp.argmax(jnp.where(ok, gain, -jnp.inf))
+    elif rule == "preference":
+        z = _scaled(obj, front)
+        best = jnp.argmax(jnp.where(front, z @ weights, -jnp.inf))
     else:
-        lo = jnp.min(jnp.where(front[:, None], obj, jnp.inf), axis=0)
-        hi = jnp.max(jnp.where(front[:, None], obj, -jnp.inf), axis=0)
-        norm = (obj - lo) / jnp.where(hi > lo, hi - lo, 1.0)
-        dist = jnp.sum((1.0 - norm) ** 2, axis=1)
+        z = _scaled(obj, front)
+        dist = jnp.sum((1.0 - z) ** 2, axis=1)
         best = jnp.argmin(jnp.where(front, dist, jnp.inf))
-    fallback = jnp.argmin(viol - 1e-6 * obj[:, 0])
+    fallback = jnp.argmin(viol - 1e-6 * rel)
     return jnp.where(jnp.any(feas), best, fallback), jnp.any(feas)
 
 
 @functools.partial(jax.jit, static_argnames=("rule",))
-def _pick(obj, viol, rule):
-    return jax.vmap(_pick_user, in_axes=(0, 0, None))(obj, viol, rule)
+def _pick(obj, viol, weights, max_loss, rule):
+    return jax.vmap(_pick_user, in_axes=(0, 0, None, None, None))(
+        obj, viol, weights, max_loss, rule
+    )
 
 
 def pick(
-    pop: Population, rule: Literal["relevance", "knee"] = "relevance"
+    pop: Population,
+    rule: str = "bounded",
+    *,
+    weights: Any = DEFAULT_PREFERENCE,
+    max_loss: float = DEFAULT_MAX_LOSS,
 ) -> tuple[jax.Array, jax.Array]:
-    """Each user's final slot among the strictly feasible solutions.
+    """Each user's served slot among the strictly feasible solutions.
 
-    ``relevance``: the most relevant list of the feasible non-dominated
-    front (ties: diversity, then novelty). ``knee``: the front member
-    nearest the ideal point after min-max scaling of each objective over the
-    front. A user without a feasible solution gets the least-violating one.
+    Every rule looks at the user's feasible non-dominated front only:
+
+    - ``bounded`` (default): among the front members whose relevance is at
+      least ``(1 - max_loss)`` times the best feasible relevance, the one
+      with the largest diversity + novelty (each min-max scaled over the
+      front); with nothing better inside the budget, the most relevant list.
+    - ``preference``: the largest ``weights . z`` where ``z`` are the
+      objectives min-max scaled over the front (a preference vector).
+    - ``knee``: the front member nearest the ideal point after that scaling.
+    - ``relevance``: the most relevant front member (ties: diversity, then
+      novelty), which is usually the greedy repair the run was seeded with.
+
+    A user without a feasible solution gets the least-violating one.
+
+    Args:
+        pop: populations of all users.
+        rule: one of :data:`PICK_RULES`.
+        weights: ``f[3]`` non-negative preference weights (``preference``).
+        max_loss: relevance loss in ``[0, 1]`` (``bounded``).
 
     Returns:
         ``(slot i32[U], feasible bool[U])``.
+
+    Raises:
+        ConfigError: an unknown rule, negative or all-zero weights, a loss
+            outside ``[0, 1]``.
     """
-    if rule not in ("relevance", "knee"):
-        raise ConfigError(f"pick rule must be 'relevance' or 'knee'; got {rule!r}")
-    return _pick(pop.obj, pop.viol, rule)
+    if rule not in PICK_RULES:
+        raise ConfigError(f"pick rule must be one of {PICK_RULES}; got {rule!r}")
+    w = np.asarray(weights, np.float32).reshape(-1)
+    if w.shape != (N_OBJECTIVES,) or np.any(~np.isfinite(w)) or np.any(w < 0):
+        raise ConfigError(f"preference weights must be 3 values >= 0; got {weights!r}")
+    if not w.sum() > 0:
+        raise ConfigError("preference weights must not all be 0")
+    if not 0.0 <= float(max_loss) <= 1.0:
+        raise ConfigError(f"max_loss must be in [0, 1]; got {max_loss!r}")
+    return _pick(pop.obj, pop.viol, jnp.asarray(w), jnp.float32(max_loss), rule)
 
 
 @jax.jit

@@ -249,7 +249,17 @@ def test_bad_settings_are_clear_errors():
         ctx(k=20, n_candidates=10)
     with pytest.raises(ConfigError, match="method"):
         ctx(method="moead")
-    for name, bad in (("k", 0), ("users", -5), ("generations", 0), ("alpha", 1.5)):
+    with pytest.raises(ConfigError, match="^preference="):
+        ctx(preference="1,2")
+    with pytest.raises(ConfigError, match="^preference="):
+        ctx(preference="0,0,0")
+    for name, bad in (
+        ("k", 0),
+        ("users", -5),
+        ("generations", 0),
+        ("alpha", 1.5),
+        ("max_loss", 2.0),
+    ):
         with pytest.raises(ConfigError, match=f"^{name}={bad}"):
             ctx(**{name: bad})
     # predictable memory is checked before anything compiles
