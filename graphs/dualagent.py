@@ -134,6 +134,18 @@ class DualAgentContext(Context):
         ",".join(f"{w:g}" for w in ev.DEFAULT_PREFERENCE),
         "Preference pick's weights: relevance,diversity,novelty (each >= 0).",
     )
+    eps_decay: float = setting(
+        ev.EvolveConfig().gamma,
+        "Epsilon decay gamma: eps_t = eps_0 gamma^(t / generations).",
+        ge=1e-9,
+        le=1.0,
+    )
+    strict_share: float = setting(
+        ev.EvolveConfig().strict_share,
+        "Share of the last generations with epsilon exactly 0.",
+        ge=0.0,
+        le=1.0,
+    )
     embedding_dim: int = setting(32, "SVD embedding dimensions.", ge=1, le=1024)
     trace_hv: bool = setting(
         False, "Hypervolume after every generation (plots; on with --plot)."
@@ -203,7 +215,8 @@ class DualAgentContext(Context):
         return dp.default_constraints(self.ws().dataset)
 
     def cfg(self) -> ev.EvolveConfig:
-        return method_config(self.method, self.pop_size, trace_hv=self.trace_hv)
+        cfg = method_config(self.method, self.pop_size, trace_hv=self.trace_hv)
+        return cfg._replace(gamma=float(self.eps_decay), strict_share=self.strict_share)
 
     def mesh(self):
         devs = jax.local_devices()
