@@ -3,6 +3,7 @@ x dataset, at equal evaluation budget, paired over users and seeds.
 
     python -m agenticrec.evals.dualagent_grid [--users 20] [--seeds 5]
         [--budget 20000] [--pops 50,100,200] [--data NAME ...] [--json FILE]
+    python -m agenticrec.evals.dualagent_grid --merge A.json B.json [--json C]
 
 Per cell (dataset, strictness level, population ``N`` with ``budget / N``
 generations): the share of uniformly random top-k lists that are strictly
@@ -37,7 +38,7 @@ import numpy as np
 
 from agenticrec.evals.dualagent_eval import paired_tests
 
-__all__ = ["LEVELS", "NARROW_SHARE", "cell", "grid", "main"]
+__all__ = ["LEVELS", "NARROW_SHARE", "cell", "grid", "main", "merge"]
 
 NARROW_SHARE = 0.05
 """Mean share of random feasible lists below which a cell counts as narrow."""
@@ -233,8 +234,11 @@ def grid(
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
     levels: dict[str, dict[str, list[dict]]] | None = None,
     log=print,
+    on_cell=None,
 ) -> dict[str, Any]:
-    """All cells; ``budget`` offspring per user split as ``N x budget / N``."""
+    """All cells; ``budget`` offspring per user split as ``N x budget / N``;
+    ``on_cell(result_so_far)`` after each cell (a long grid keeps what it
+    measured when it is stopped)."""
     levels = LEVELS if levels is None else levels
     cells = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -261,6 +265,15 @@ def grid(
                             **res,
                         }
                     )
+                    if on_cell is not None:
+                        on_cell(merge([{"cells": cells}]))
+    return merge([{"cells": cells}])
+
+
+def merge(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from several grids' cells (e.g. one process per dataset),
+    with the coordinator comparison over all of them."""
+    cells = [c for r in results for c in r["cells"]]
     return {"cells": cells, "coordinator_vs_fixed": _coordinator(cells)}
 
 
@@ -352,8 +365,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--budget", type=int, default=20_000)
     ap.add_argument("--pops", default="50,100,200")
-    ap.add_argument("--json", default=None, help="Write the results here.")
+    ap.add_argument(
+        "--json", default=None, help="Write the results here (after every cell)."
+    )
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="JSON",
+        help="Print one table from earlier --json files instead of running.",
+    )
     a = ap.parse_args(argv)
+    if a.merge:
+        try:
+            res = merge([json.loads(Path(f).read_text("utf-8")) for f in a.merge])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"dualagent_grid: --merge: {e}", file=sys.stderr)
+            return 2
+        print(table(res), flush=True)
+        if a.json:
+            _write(a.json, res)
+        return 0
     try:
         pops = tuple(int(x) for x in a.pops.split(","))
     except ValueError:
@@ -367,13 +398,18 @@ def main(argv: list[str] | None = None) -> int:
         users=a.users,
         seeds=tuple(range(a.seeds)),
         log=lambda s: print(s, file=sys.stderr, flush=True),
+        on_cell=(lambda r: _write(a.json, r)) if a.json else None,
     )
     print(table(res), flush=True)
     if a.json:
-        from agenticrec._io import atomic_write_text
-
-        atomic_write_text(Path(a.json), json.dumps(res, indent=1, default=float))
+        _write(a.json, res)
     return 0
+
+
+def _write(path: str, res: dict[str, Any]) -> None:
+    from agenticrec._io import atomic_write_text
+
+    atomic_write_text(Path(path), json.dumps(res, indent=1, default=float))
 
 
 if __name__ == "__main__":

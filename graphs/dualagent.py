@@ -324,8 +324,13 @@ def _means(m: ev.RoundMetrics, n: int) -> dict[str, Any]:
     hv = np.asarray(m.hypervolume)[:n]
     feas = np.asarray(m.feasible)[:n]
     fe = np.asarray(m.feasible_exploit)[:n]
+    hv_e = np.asarray(m.hypervolume_exploit)[:n]
     return {
         "hypervolume": round(float(hv.mean()), 6),
+        # what the exploration agent adds to the strictly feasible front
+        "explore_contribution": round(
+            float(1.0 - hv_e.sum() / hv.sum()) if hv.sum() > 0 else 0.0, 6
+        ),
         "feasibility_rate": round(float(feas.mean()), 6),
         "exploit_feasibility_rate": None
         if np.all(np.isnan(fe))
@@ -442,6 +447,7 @@ def coordinator(
                     "alpha": r["alpha"],
                     "hypervolume": r["hypervolume"],
                     "feasibility_rate": r["feasibility_rate"],
+                    "explore_contribution": r.get("explore_contribution"),
                 }
                 for r in state.get("rounds", [])[-5:]
             ],

@@ -137,6 +137,10 @@ class RoundMetrics(NamedTuple):
     """``f32[U]`` same, exploitation slots only (NaN when it has none)."""
     epsilon: jax.Array
     """``f32[U]`` tolerance used in the round's last generation."""
+    hypervolume_exploit: jax.Array
+    """``f32[U]`` volume of the strictly feasible exploitation slots alone:
+    ``1 - this / hypervolume`` is what exploration adds to the final front,
+    the coordinator rule's signal."""
 
 
 REF = np.zeros(N_OBJECTIVES, np.float32)
@@ -316,7 +320,8 @@ def _round_metrics(obj, viol, n_exploit, eps) -> RoundMetrics:
     vol = hv.hypervolume(-obj, jnp.asarray(-REF), feas)
     exploit = jnp.arange(viol.shape[0]) < n_exploit
     fe = jnp.sum(feas & exploit) / jnp.where(n_exploit > 0, n_exploit, jnp.nan)
-    return RoundMetrics(vol, jnp.mean(feas), fe, eps)
+    vol_e = hv.hypervolume(-obj, jnp.asarray(-REF), feas & exploit)
+    return RoundMetrics(vol, jnp.mean(feas), fe, eps, vol_e)
 
 
 def _evolve_user(p, lists, n_exploit, eps0, seed, start, total, cfg, n_gens):

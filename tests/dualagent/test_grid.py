@@ -47,6 +47,17 @@ def test_grid_cell_pairs_every_method_on_the_same_users(tmp_path):
     ]
     md = grid.table({"cells": cells, "coordinator_vs_fixed": grid._coordinator(cells)})
     assert "gini0.6" in md and "Rule coordinator vs fixed" in md
+    # two processes' grids merge into one table and one coordinator test
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"cells": cells}))
+    b.write_text(json.dumps({"cells": [{**cells[0], "level": "other"}]}))
+    out = tmp_path / "m.json"
+    assert grid.main(["--merge", str(a), str(b), "--json", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    assert [c["level"] for c in merged["cells"]] == ["gini0.6", "other"]
+    assert merged["coordinator_vs_fixed"]["pairs"] == 4
+    (tmp_path / "bad.json").write_text("{not json")
+    assert grid.main(["--merge", str(tmp_path / "bad.json")]) == 2
 
 
 def test_random_feasible_share_matches_the_hypergeometric_law(tmp_path):
