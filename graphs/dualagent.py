@@ -216,7 +216,9 @@ class DualAgentContext(Context):
 
     def cfg(self) -> ev.EvolveConfig:
         cfg = method_config(self.method, self.pop_size, trace_hv=self.trace_hv)
-        return cfg._replace(gamma=float(self.eps_decay), strict_share=self.strict_share)
+        return cfg._replace(
+            gamma=float(self.eps_decay), strict_share=float(self.strict_share)
+        )
 
     def mesh(self):
         devs = jax.local_devices()
