@@ -136,6 +136,8 @@ def report(res: RunResult) -> DualAgentReport:
             "pick": ctx.pick,
             "max_loss": ctx.max_loss,
             "preference": ctx.preference,
+            "eps_decay": ctx.eps_decay,
+            "strict_share": ctx.strict_share,
         },
         constraints=[s.label for s in b.specs],
         satisfiability={s: b.satisfiable.count(s) for s in ("yes", "no", "unknown")},
