@@ -28,8 +28,12 @@ Reported per method and seed:
   test against the default (same assignment seed for every method), and its
   win share over 20 fresh assignments (the power of a 50/50 test for it).
 
+Every test uses the tune context's online design (``ab_design``, default
+team-draft interleaving over 10 online events per user); the pick's win share
+is also reported under a plain Welch split, for the power comparison.
+
 Run: ``agenticrec eval bench_tune [--seeds 5] [--rounds 10] [--candidates 6]``
-(needs ``pip install optuna``; a benchmark-only dependency).
+(Optuna is a core dependency: the Actor steers its samplers).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from agenticrec.graphs._tune_task import TuneTask, experiment_seed
 from agenticrec.runner import run
 from agenticrec.tools.pipeline import PipelineConfig
 
+METHODS = ("agent", "tpe", "cmaes", "random")
 NAMES = PipelineConfig.knob_names()
 BOUNDS = PipelineConfig.bounds()
 CHOICES = PipelineConfig.choices()
@@ -62,7 +67,14 @@ def _feasible(task: TuneTask, ctx: tune.TuneContext, over: dict, control: dict):
     return ns, guard >= -o.guard_tolerance, guard
 
 
-def search_tpe(task, ctx, budget: int, seed: int) -> list[tuple[float, bool, dict]]:
+def search_optuna(
+    task, ctx, budget: int, seed: int, sampler: str = "tpe"
+) -> list[tuple[float, bool, dict]]:
+    """Plain Optuna at the same budget: ``tpe`` (``TPESampler``, default
+    settings) or ``cmaes`` (``CmaEsSampler``; the categorical knobs fall back
+    to its independent sampler, as Optuna does)."""
+    import warnings
+
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -87,10 +99,25 @@ def search_tpe(task, ctx, budget: int, seed: int) -> list[tuple[float, bool, dic
         out.append((ns, ok, over))
         return ns
 
-    sampler = optuna.samplers.TPESampler(seed=seed)
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.optimize(objective, n_trials=budget)
+    if sampler == "tpe":
+        engine = optuna.samplers.TPESampler(seed=seed)
+    else:
+        engine = optuna.samplers.CmaEsSampler(
+            seed=seed, warn_independent_sampling=False
+        )
+    study = optuna.create_study(direction="maximize", sampler=engine)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study.optimize(objective, n_trials=budget)
     return out
+
+
+def search_tpe(task, ctx, budget: int, seed: int) -> list[tuple[float, bool, dict]]:
+    return search_optuna(task, ctx, budget, seed, "tpe")
+
+
+def search_cmaes(task, ctx, budget: int, seed: int) -> list[tuple[float, bool, dict]]:
+    return search_optuna(task, ctx, budget, seed, "cmaes")
 
 
 def search_random(task, ctx, budget: int, seed: int) -> list[tuple[float, bool, dict]]:
@@ -147,20 +174,29 @@ def confirm(task, ctx, over: dict, seed: int) -> dict[str, Any]:
     fresh assignments."""
     o = ctx.obj
     if not over:
-        return {"sig": False, "diff": 0.0, "p": 1.0, "win_share": 0.0}
+        return {
+            "sig": False,
+            "diff": 0.0,
+            "p": 1.0,
+            "win_share": 0.0,
+            "win_share_welch": 0.0,
+        }
     r = task.ab_test(
         over,
         seed=experiment_seed(ctx.seed, f"bench-{seed}:confirm"),
         objective=o,
         alpha=ctx.alpha,
+        design=ctx.ab_design,
     )
     m = r.metrics[o.north_star]
-    rob = task.robustness(over, objective=o, alpha=ctx.alpha)
+    rob = task.robustness(over, objective=o, alpha=ctx.alpha, design=ctx.ab_design)
+    welch = task.robustness(over, objective=o, alpha=ctx.alpha, design="welch")
     return {
         "sig": r.decision == "treatment",
         "diff": m.diff,
         "p": m.p_value,
         "win_share": rob["win_share"],
+        "win_share_welch": welch["win_share"],
     }
 
 
@@ -184,6 +220,7 @@ def row(method, seed, budget, n_ab, winner, pick, task, ctx, seconds):
         "confirm_diff": c["diff"],
         "confirm_p": c["p"],
         "pick_win_share": c["win_share"],
+        "pick_win_share_welch": c["win_share_welch"],
         "seconds": round(seconds, 1),
     }
 
@@ -227,7 +264,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 time.perf_counter() - t0,
             )
         )
-        for name, fn in (("tpe", search_tpe), ("random", search_random)):
+        for name, fn in (
+            ("tpe", search_tpe),
+            ("cmaes", search_cmaes),
+            ("random", search_random),
+        ):
             t0 = time.perf_counter()
             tried = fn(task, ctx, budget, seed)
             sel = ab_select(task, ctx, tried, n_ab, f"{name}-{seed}")
@@ -244,7 +285,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     time.perf_counter() - t0,
                 )
             )
-        print(json.dumps(rows[-3:], default=str), file=sys.stderr)
+        print(json.dumps(rows[-4:], default=str), file=sys.stderr)
     table = summarize(rows)
     print(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -258,10 +299,11 @@ def summarize(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| method | seeds | offline evals | A/B tests | in-run winners | their "
         "population gain | offline pick: population gain (min..max) | "
-        "pick wins confirmation | pick win share (20 fresh A/Bs) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "pick wins confirmation | pick win share (20 fresh tests) | "
+        "same, Welch split |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for m in ("agent", "tpe", "random"):
+    for m in METHODS:
         rs = [r for r in rows if r["method"] == m]
         if not rs:
             continue
@@ -274,9 +316,41 @@ def summarize(rows: list[dict[str, Any]]) -> str:
             + (f"{np.mean(wg):+.1%}" if wg else "-")
             + f" | {np.mean(g):+.1%} ({min(g):+.1%}..{max(g):+.1%}) | "
             f"{sum(r['confirm_win'] for r in rs)}/{len(rs)} | "
-            f"{np.mean([r['pick_win_share'] for r in rs]):.2f} |"
+            f"{np.mean([r['pick_win_share'] for r in rs]):.2f} | "
+            f"{np.mean([r.get('pick_win_share_welch', 0.0) for r in rs]):.2f} |"
         )
+    lines += [
+        "",
+        "| agent vs | paired on | seeds | mean diff | paired t p | Wilcoxon p |",
+        "|---|---|---|---|---|---|",
+    ]
+    for other in METHODS[1:]:
+        for key in ("pick_population_gain", "pick_win_share"):
+            pr = paired(rows, "agent", other, key)
+            if pr is None:
+                continue
+            lines.append(
+                f"| {other} | {key} | {pr['n']} | {pr['diff']:+.4f} | "
+                f"{pr['t_p']:.3g} | {pr['w_p']:.3g} |"
+            )
     return "\n".join(lines)
+
+
+def paired(rows, a: str, b: str, key: str) -> dict[str, float] | None:
+    """Paired t-test and Wilcoxon signed-rank test of ``key`` between two
+    methods over the seeds both ran (``None`` with fewer than 2 seeds)."""
+    from scipy import stats
+
+    by = {(r["method"], r["seed"]): r[key] for r in rows}
+    seeds = sorted(s for (m, s) in by if m == a and (b, s) in by)
+    if len(seeds) < 2:
+        return None
+    x = np.array([by[(a, s)] for s in seeds], float)
+    y = np.array([by[(b, s)] for s in seeds], float)
+    d = x - y
+    t_p = float(stats.ttest_rel(x, y).pvalue) if d.std() > 0 else 1.0
+    w_p = float(stats.wilcoxon(x, y).pvalue) if np.any(d != 0) else 1.0
+    return {"n": len(seeds), "diff": float(d.mean()), "t_p": t_p, "w_p": w_p}
 
 
 if __name__ == "__main__":

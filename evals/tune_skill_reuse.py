@@ -124,12 +124,45 @@ def summarize(rows: list[dict[str, Any]], rounds2: int) -> str:
             f"{np.mean([x['final_gain'] for x in t]):+.1%} | "
             f"{sum(x['winner'] is not None for x in t)}/{len(t)} |"
         )
+    lines += [
+        "",
+        "| paired over seeds | measure | seeds | mean (a - b) | paired t p | "
+        "Wilcoxon p |",
+        "|---|---|---|---|---|---|",
+    ]
+    for a, b in (("task1-hub", "empty"), ("task1-hub", "seeds-only")):
+        for key in ("rounds_to_task1_gain", "rounds_to_half_gain", "final_gain"):
+            x, y = (
+                np.array([_val(r["task2"][c][key], rounds2) for r in rows], float)
+                for c in (a, b)
+            )
+            t_p, w_p = _paired_p(x, y)
+            lines.append(
+                f"| {a} vs {b} | {key} | {len(x)} | {np.mean(x - y):+.3f} | "
+                f"{t_p:.3g} | {w_p:.3g} |"
+            )
     g = [r["task1"]["final_gain"] for r in rows]
     lines.append(
         f"\ntask 1 final offline gain: mean {np.mean(g):+.1%} "
         f"({', '.join(f'{x:+.1%}' for x in g)})"
     )
     return "\n".join(lines)
+
+
+def _val(x: float | None, rounds2: int) -> float:
+    """Rounds not reached count as ``rounds2 + 1`` (a lower bound)."""
+    return float(rounds2 + 1) if x is None else float(x)
+
+
+def _paired_p(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Paired t and Wilcoxon signed-rank p-values (1.0 when every pair ties)."""
+    from scipy import stats
+
+    d = x - y
+    if len(d) < 2 or not np.any(d != 0):
+        return 1.0, 1.0
+    t_p = float(stats.ttest_rel(x, y).pvalue) if d.std() > 0 else 0.0
+    return t_p, float(stats.wilcoxon(x, y).pvalue)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

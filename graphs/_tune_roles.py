@@ -5,8 +5,10 @@ Every agent decides through the policy layer: the LLM policy reads
 the schema, semantic checks in ``*_check``), and the rule policy is the
 documented deterministic method:
 
-* **actor** (``tune.actor``): skill-seeded Gaussian perturbation around the
-  Pareto set with 1/5-success step size (:mod:`._tune_search`).
+* **actor** (``tune.actor``): skills first, near-miss repairs, then the
+  classical sampler's suggestions (Optuna TPE or CMA-ES steered by the
+  run's estimates and the Insight's inert knobs), Gaussian perturbation of
+  the Pareto set for the rest (:mod:`._tune_search`, :mod:`._tune_sampler`).
 * **critic** (``tune.critic``): reject invalid, already tested, guardrail-
   breaking and inconsistent candidates, drop dominated ones, keep the top
   ``max_keep`` by offline north star (:func:`critic_rule`).

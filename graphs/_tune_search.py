@@ -1,5 +1,7 @@
-"""The Actor's rule search: skill-seeded Gaussian perturbation around the
-Pareto set, with 1/5-success step-size adaptation.
+"""The Actor's rule search: skills, repairs, then the classical sampler's
+suggestions (Optuna TPE by default, :mod:`._tune_sampler`), with Gaussian
+perturbation around the Pareto set (1/5-success step size) for whatever is
+left (all of it with ``sampler="gaussian"``).
 
 Configs live in the unit box: each knob of
 :class:`~agenticrec.tools.pipeline.PipelineConfig` is scaled by its bounds to
@@ -18,13 +20,18 @@ One round (:func:`propose`):
    the knob with the largest measured guard effect (``guard_knobs``, from
    the history) moved by ``max(2 * sigma, 0.1)`` in the helpful direction. At
    most a third of the round goes to repairs.
-3. **Perturb the Pareto set.** The other candidates each take a parent from
+3. **Sampler suggestions.** The suggestions the ``actor`` node asked the
+   classical sampler for (``obs["suggestions"]``: Optuna TPE or CMA-ES told
+   every estimated configuration, inert knobs frozen at the incumbent; see
+   :mod:`agenticrec.graphs._tune_sampler`) fill the round, in order.
+4. **Perturb the Pareto set.** Any candidates still missing each take a parent from
    the Pareto set of tried configurations (offline north star vs guard, best
    north star first, round-robin) and move ``PERTURBED`` knobs by
    ``sigma * N(0, 1)`` in the unit box. Half of the moved knobs come from the
    Insight agent's promising knobs, whose step is biased by ``sigma / 2`` in
    the direction that helped.
-4. Duplicates of tried configurations are redrawn (up to 20 times).
+5. Duplicates of tried configurations are skipped (perturbations redrawn,
+   up to 20 times).
 
 Step size (:func:`adapt_sigma`): Rechenberg's 1/5 rule on the share ``p`` of
 evaluated candidates that beat the best offline north star on both offline
@@ -157,7 +164,9 @@ def propose(obs: Mapping[str, Any]) -> list[dict[str, Any]]:
     ``skills`` (``[{"id", "initial_config", "tried"}]``), ``insight``
     (``{"promising": [{"knob", "direction"}]}``), ``near_misses``
     (``[{"id", "overrides", "guard_change"}]``, best first) and ``guard_knobs``
-    (``[{"knob", "direction"}]``, largest guard effect first).
+    (``[{"knob", "direction"}]``, largest guard effect first), and
+    ``suggestions`` (overrides from the classical sampler, ``sampler`` its
+    name).
     """
     from agenticrec.graphs._tune_task import config_key
 
@@ -207,6 +216,12 @@ def propose(obs: Mapping[str, Any]) -> list[dict[str, Any]]:
                 f"repair:{miss['id']}",
             ):
                 break
+
+    sampler = obs.get("sampler", "tpe")
+    for over in obs.get("suggestions", []):
+        if len(out) >= m:
+            break
+        add(dict(over), f"{sampler} suggestion", f"sampler:{sampler}")
 
     parents: Sequence[Mapping[str, Any]] = obs.get("pareto") or [
         {"id": "incumbent", "overrides": incumbent}

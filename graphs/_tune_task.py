@@ -40,7 +40,21 @@ from agenticrec import data
 from agenticrec.data._splits import Split
 from agenticrec.errors import ConfigError
 from agenticrec.graphs import _tune_search as search
-from agenticrec.tools.abtest import ABTestResult, Guardrail, analyse, assign
+from agenticrec.tools.abtest import (
+    ABTestResult,
+    Guardrail,
+    MetricComparison,
+    _unit,
+    analyse,
+    assign,
+)
+from agenticrec.tools.abtest_design import (
+    assign_stratified,
+    cuped,
+    msprt_pvalues,
+    strata_of,
+)
+from agenticrec.tools.interleave import credit, team_draft
 from agenticrec.tools.pipeline import Pipeline, PipelineConfig, item_embeddings
 from agenticrec.workspace import data_workspace
 
@@ -62,6 +76,11 @@ ObjectiveName = Literal["ndcg", "diversity"]
 AB_METRICS: tuple[str, ...] = ("NDCG@10", "HR@10", "ILD@10", "novelty@10")
 """Per-user metrics an A/B test compares (NDCG@10 is the engagement metric)."""
 REPORT_METRICS: tuple[str, ...] = (*AB_METRICS, "coverage@10")
+ENGAGEMENT_METRICS: tuple[str, ...] = ("NDCG@10", "HR@10")
+"""Metrics that depend on what the user did (an interleaved test credits
+them per team); the others are properties of the served list."""
+AB_DESIGNS: tuple[str, ...] = ("welch", "cuped", "cuped+strata", "interleave")
+"""A/B designs of :meth:`TuneTask.ab_test`."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +221,9 @@ class TuneTask:
             pipeline(off_users, j) for j in range(1 + online_events, 1 + last)
         ]
         self.online = [pipeline(on_users, j) for j in range(1, 1 + online_events)]
+        # the online users' pre-period (their events just before the online
+        # period, unused otherwise): the CUPED covariate and the strata
+        self.pre = [pipeline(on_users, j) for j in range(1 + online_events, 1 + last)]
         self.offline_user_ids = self.offline[0].user_ids
         self.online_user_ids = self.online[0].user_ids
         self.half = assign(self.offline_user_ids, seed=seed + 104729)
@@ -229,7 +251,7 @@ class TuneTask:
         if hit is not None:
             return hit
         config = PipelineConfig.from_flat(dict(overrides))
-        pipes = self.offline if side == "offline" else self.online
+        pipes = {"offline": self.offline, "online": self.online, "pre": self.pre}[side]
         evs = [p.evaluate(config) for p in pipes]
         out: dict[str, Any] = {
             m: np.mean([e[m] for e in evs], axis=0) for m in AB_METRICS
@@ -267,29 +289,174 @@ class TuneTask:
         alpha: float = 0.05,
         treatment_share: float = 0.5,
         n_resamples: int = 2000,
+        design: str = "welch",
+        sequential: bool = False,
     ) -> ABTestResult:
-        """A/B test on the online users: arms by hashed raw ids and ``seed``,
-        Welch's t-test and bootstrap CI per metric, the objective's guardrails.
+        """An online experiment on the online users, the objective's
+        guardrails applied.
+
+        ``design``:
+
+        * ``welch``: arms by hashed raw ids and ``seed``, Welch's t-test and
+          bootstrap CI per metric;
+        * ``cuped``: the same split, every metric adjusted by the user's
+          pre-period value of it under the control config;
+        * ``cuped+strata``: also arms balanced within quartiles of the
+          pre-period north star (:mod:`agenticrec.tools.abtest_design`);
+        * ``interleave``: every user is served one team-draft interleaving of
+          both configs' lists (:mod:`agenticrec.tools.interleave`); the
+          engagement metrics (NDCG@10, HR@10) are each team's credit for the
+          held-out item, the list metrics (ILD@10, novelty@10) those of each
+          config's own list for that user; all paired t-tests over users.
+
+        ``sequential``: users arrive in hashed order and the north star is
+        looked at after every tenth of them with always-valid mSPRT p-values
+        (:func:`~agenticrec.tools.abtest_design.msprt_pvalues`, mixing sd 10%
+        of the control mean); the test stops at the first look with
+        ``p < alpha``, the guardrails are checked on the users seen by then,
+        and the north star's reported p-value is the always-valid one.
         """
-        arm = assign(self.online_user_ids, seed=seed, treatment_share=treatment_share)
-        c = self._per_user("online", control or {})
-        t = self._per_user("online", treatment)
+        if design not in AB_DESIGNS:
+            raise ConfigError(f"design {design!r}: one of {', '.join(AB_DESIGNS)}")
+        control = dict(control or {})
+        paired = design == "interleave"
+        if paired:
+            c, t = self._interleaved(treatment, control, seed)
+            arm = None
+        else:
+            c = self._per_user("online", control)
+            t = self._per_user("online", treatment)
+            c, t, arm = self._split(
+                c, t, control, seed, objective, design, treatment_share
+            )
+        order = np.arange(len(self.online_user_ids))
+        looks: list[dict[str, Any]] = []
+        if sequential:
+            order, looks = self._looks(c, t, arm, seed, objective, alpha)
+            order = order[: looks[-1]["users"]]
+        if paired:
+            ctl = {m: c[m][order] for m in AB_METRICS}
+            trt = {m: t[m][order] for m in AB_METRICS}
+        else:
+            sub = np.zeros(len(arm), bool)
+            sub[order] = True
+            ctl = {m: c[m][~arm & sub] for m in AB_METRICS}
+            trt = {m: t[m][arm & sub] for m in AB_METRICS}
         res = analyse(
-            {m: c[m][~arm] for m in AB_METRICS},
-            {m: t[m][arm] for m in AB_METRICS},
+            ctl,
+            trt,
             primary=objective.north_star,
             guardrails=objective.guardrails,
             alpha=alpha,
             seed=seed,
             n_resamples=n_resamples,
             treatment_share=treatment_share,
+            paired=paired,
         )
+        if sequential:
+            res = _always_valid(res, looks[-1]["p"], alpha)
         return res.model_copy(
             update={
-                "control_config": dict(control or {}),
+                "control_config": control,
                 "treatment_config": dict(treatment),
+                "design": design,
+                "looks": looks,
             }
         )
+
+    def _split(self, c, t, control, seed, objective, design, treatment_share):
+        """Per-user metrics of an A/B split: ``(control, treatment, arm)``."""
+        if design == "welch":
+            arm = assign(
+                self.online_user_ids, seed=seed, treatment_share=treatment_share
+            )
+            return c, t, arm
+        pre = self._per_user("pre", control)
+        if design == "cuped+strata":
+            strata = strata_of(pre[objective.north_star], 4)
+            arm = assign_stratified(
+                self.online_user_ids, strata, seed=seed, treatment_share=treatment_share
+            )
+        else:
+            arm = assign(
+                self.online_user_ids, seed=seed, treatment_share=treatment_share
+            )
+        # observed metric per user: treatment's where treated
+        c, t = dict(c), dict(t)
+        for m in AB_METRICS:
+            y = np.where(arm, t[m], c[m])
+            adj, _ = cuped(y, pre[m])
+            c[m], t[m] = adj, adj
+        return c, t, arm
+
+    def _interleaved(
+        self, treatment: Mapping[str, Any], control: Mapping[str, Any], seed: int
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Per-user values of both configs under team-draft interleaving,
+        averaged over the online events (each event's merge has its own
+        coins)."""
+        cfg_c = PipelineConfig.from_flat(dict(control))
+        cfg_t = PipelineConfig.from_flat(dict(treatment))
+        n = len(self.online_user_ids)
+        c = {m: np.zeros(n) for m in ENGAGEMENT_METRICS}
+        t = {m: np.zeros(n) for m in ENGAGEMENT_METRICS}
+        for j, p in enumerate(self.online):
+            ec, et = p.evaluate(cfg_c), p.evaluate(cfg_t)
+            items, team = team_draft(
+                ec.top,
+                et.top,
+                user_ids=p.user_ids,
+                seed=experiment_seed(seed, f"event:{j}"),
+            )
+            got = credit(items, team, ec.targets)
+            for m in ENGAGEMENT_METRICS:
+                c[m] += got[m][0] / len(self.online)
+                t[m] += got[m][1] / len(self.online)
+        pc = self._per_user("online", control)
+        pt = self._per_user("online", treatment)
+        for m in AB_METRICS:
+            if m not in ENGAGEMENT_METRICS:
+                c[m], t[m] = pc[m], pt[m]
+        return c, t
+
+    def _looks(self, c, t, arm, seed, objective, alpha, n_looks: int = 10):
+        """Arrival order of the online users and the mSPRT looks up to the
+        first significant one."""
+        m = objective.north_star
+        units = np.array(
+            [_unit(int(seed) + 7, u) for u in self.online_user_ids.tolist()]
+        )
+        order = np.argsort(units, kind="stable")
+        n = len(order)
+        tau = 0.1 * max(abs(float(np.mean(c[m]))), 1e-9)
+        looks = []
+        for i in range(1, n_looks + 1):
+            k = max(4, int(round(n * i / n_looks)))
+            seen = order[:k]
+            if arm is None:
+                d = t[m][seen] - c[m][seen]
+                diff, var = float(d.mean()), float(d.var(ddof=1) / len(d))
+            else:
+                a = arm[seen]
+                if a.sum() < 2 or (~a).sum() < 2:
+                    continue
+                yc, yt = c[m][seen][~a], t[m][seen][a]
+                diff = float(yt.mean() - yc.mean())
+                var = float(yc.var(ddof=1) / len(yc) + yt.var(ddof=1) / len(yt))
+            looks.append({"users": k, "diff": diff, "var": max(var, 1e-18)})
+        ps = msprt_pvalues(
+            np.array([x["diff"] for x in looks]),
+            np.array([x["var"] for x in looks]),
+            tau=tau,
+        )
+        out = []
+        for x, p in zip(looks, ps, strict=True):
+            out.append(
+                {"users": x["users"], "diff": round(x["diff"], 6), "p": float(p)}
+            )
+            if p < alpha:
+                break
+        return order, out
 
     def robustness(
         self,
@@ -299,6 +466,8 @@ class TuneTask:
         seeds: int = 20,
         alpha: float = 0.05,
         base_seed: int = 1_000_003,
+        design: str = "welch",
+        sequential: bool = False,
     ) -> dict[str, Any]:
         """How often ``treatment`` wins a fresh A/B test against the default
         (``seeds`` new assignments of the same online users): an estimate of
@@ -312,6 +481,8 @@ class TuneTask:
                 objective=objective,
                 alpha=alpha,
                 n_resamples=200,
+                design=design,
+                sequential=sequential,
             )
             m = r.metrics[objective.north_star]
             pvals.append(m.p_value)
@@ -332,6 +503,26 @@ class TuneTask:
                 for m in AB_METRICS
             },
         }
+
+
+def _always_valid(res: ABTestResult, p: float, alpha: float) -> ABTestResult:
+    """``res`` with the north star judged by the always-valid p-value ``p``
+    (the decision re-derived as :func:`agenticrec.tools.abtest.analyse`
+    does)."""
+    main: MetricComparison = res.metrics[res.primary].model_copy(
+        update={"p_value": p, "significant": bool(p < alpha)}
+    )
+    if (main.significant and main.diff < 0) or not all(
+        g.passed for g in res.guardrails
+    ):
+        decision = "control"
+    elif main.significant and main.diff > 0:
+        decision = "treatment"
+    else:
+        decision = "inconclusive"
+    return res.model_copy(
+        update={"metrics": {**res.metrics, res.primary: main}, "decision": decision}
+    )
 
 
 def experiment_seed(seed: int, experiment_id: str) -> int:

@@ -56,10 +56,12 @@ from typing_extensions import TypedDict
 from agenticrec.context import Context, setting
 from agenticrec.errors import ConfigError
 from agenticrec.graphs import _tune_roles  # noqa: F401 - registers tune.* roles
+from agenticrec.graphs import _tune_sampler as sampling
 from agenticrec.graphs import _tune_search as search
 from agenticrec.graphs import _tune_skillhub as hubs
 from agenticrec.graphs._runtime import policy_info, record, thread_of
 from agenticrec.graphs._tune_task import (
+    AB_DESIGNS,
     OBJECTIVES,
     Objective,
     TuneTask,
@@ -112,6 +114,12 @@ class TuneContext(Context):
         6, "Configurations the Actor proposes per round.", ge=1, le=16
     )
     max_launch: int = setting(2, "A/B tests per round at most.", ge=1, le=16)
+    sampler: Literal["tpe", "cmaes", "gaussian"] = setting(
+        "tpe",
+        "Classical sampler steering the Actor: tpe or cmaes (Optuna, told every "
+        "estimate), or gaussian (the Actor's own perturbation search only).",
+        choices=sampling.SAMPLERS,
+    )
     skillhub: str | None = setting(
         None,
         "Skillhub folder (Chroma + experiment memory); default runs/skillhub; "
@@ -140,7 +148,24 @@ class TuneContext(Context):
     offline_events: int = setting(
         3, "Events per offline user (estimates).", ge=1, le=50
     )
-    online_events: int = setting(1, "Events per online user (A/B period).", ge=1, le=50)
+    online_events: int = setting(
+        10,
+        "Events per online user (A/B period); one event per user leaves too "
+        "few hits for any test to see a 10% effect (docs/tune.md).",
+        ge=1,
+        le=50,
+    )
+    ab_design: Literal["welch", "cuped", "cuped+strata", "interleave"] = setting(
+        "interleave",
+        "Online test: interleave (every user sees a team-draft merge of both "
+        "lists, paired), cuped, cuped+strata, or welch (a plain 50/50 split).",
+        choices=AB_DESIGNS,
+    )
+    ab_sequential: bool = setting(
+        False,
+        "Look at the north star after every tenth of the users with always-"
+        "valid mSPRT p-values and stop at the first significant look.",
+    )
     max_users: int = setting(0, "Cap on users per group (0: all).", ge=0, le=10**8)
     split_seed: int | None = setting(
         None,
@@ -366,6 +391,18 @@ def actor(
         ][:3],
         "knobs": PipelineConfig.describe(),
     }
+    frozen = sampling.inert_knobs(search.knob_stats(tried, o.north_star, o.guard))
+    obs["sampler"] = ctx.sampler
+    obs["frozen"] = frozen
+    obs["suggestions"] = sampling.ask(
+        tried,
+        n=ctx.candidates,
+        seed=experiment_seed(ctx.seed, f"sampler:{state['round']}"),
+        sampler=ctx.sampler,
+        base=inc["overrides"],
+        frozen=frozen,
+        guard_tolerance=o.guard_tolerance,
+    )
     d, policies = _decide(ctx, "actor", obs)
     proposals = [c.model_dump() for c in d.value.candidates]
     used |= {
@@ -570,6 +607,8 @@ def online(
             objective=o,
             alpha=ctx.alpha,
             treatment_share=p["treatment_share"],
+            design=ctx.ab_design,
+            sequential=ctx.ab_sequential,
         )
         main = res.metrics[o.north_star]
         est = ws.estimate(launch["overrides"])["all"]
@@ -826,6 +865,7 @@ def finish(
             seed=experiment_seed(ctx.seed, f"{thread_of(config)}:confirm"),
             objective=o,
             alpha=ctx.alpha,
+            design=ctx.ab_design,
         )
         final["confirmation"] = {
             "config": inc["id"],
@@ -836,7 +876,8 @@ def finish(
     if target:
         final["robustness"] = {
             "config": "winner" if win is not None else "incumbent",
-            **ws.robustness(target, objective=o, alpha=ctx.alpha),
+            "design": ctx.ab_design,
+            **ws.robustness(target, objective=o, alpha=ctx.alpha, design=ctx.ab_design),
         }
     _record(ctx, config, state, "finish", observation={}, metrics=final)
     _record(ctx, config, state, "__end__", metrics=final)

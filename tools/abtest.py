@@ -36,6 +36,7 @@ __all__ = [
     "assign",
     "bootstrap_ci",
     "compare",
+    "paired_t",
     "welch",
 ]
 
@@ -87,6 +88,24 @@ def welch(control: np.ndarray, treatment: np.ndarray) -> tuple[float, float]:
     return float(res.statistic), float(res.pvalue)
 
 
+def paired_t(control: np.ndarray, treatment: np.ndarray) -> tuple[float, float]:
+    """Two-sided paired t-test (``scipy.stats.ttest_rel``) of equal means:
+    ``(t, p)``, with the same degenerate rule as :func:`welch` when every
+    difference is equal."""
+    c = np.asarray(control, np.float64)
+    t = np.asarray(treatment, np.float64)
+    if c.shape != t.shape or len(c) < 2:
+        raise ConfigError(
+            f"a paired test needs >= 2 pairs of equal length, got {len(c)} and {len(t)}"
+        )
+    d = t - c
+    if d.var() == 0:
+        m = d.mean()
+        return (0.0, 1.0) if m == 0 else (float(np.sign(m) * np.inf), 0.0)
+    res = stats.ttest_rel(t, c)
+    return float(res.statistic), float(res.pvalue)
+
+
 def bootstrap_ci(
     control: np.ndarray,
     treatment: np.ndarray,
@@ -94,10 +113,12 @@ def bootstrap_ci(
     seed: int | Sequence[int],
     n_resamples: int = 2000,
     confidence: float = 0.95,
+    paired: bool = False,
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of ``mean(treatment) - mean(control)``.
 
-    Each resample draws both arms with replacement, independently, from a
+    Each resample draws both arms with replacement, independently (or, with
+    ``paired``, the same users for both), from a
     ``numpy.random.default_rng(seed)``; equal inputs and seed give equal CIs.
     """
     if not 0.0 < confidence < 1.0:
@@ -105,8 +126,12 @@ def bootstrap_ci(
     c = np.asarray(control, np.float64)
     t = np.asarray(treatment, np.float64)
     rng = np.random.default_rng(seed)
-    mc = c[rng.integers(0, len(c), (n_resamples, len(c)))].mean(axis=1)
-    mt = t[rng.integers(0, len(t), (n_resamples, len(t)))].mean(axis=1)
+    if paired:
+        idx = rng.integers(0, len(c), (n_resamples, len(c)))
+        mc, mt = c[idx].mean(axis=1), t[idx].mean(axis=1)
+    else:
+        mc = c[rng.integers(0, len(c), (n_resamples, len(c)))].mean(axis=1)
+        mt = t[rng.integers(0, len(t), (n_resamples, len(t)))].mean(axis=1)
     tail = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(mt - mc, [tail, 1.0 - tail])
     return float(lo), float(hi)
@@ -179,6 +204,12 @@ class ABTestResult(BaseModel):
     ``inconclusive`` otherwise."""
     control_config: dict[str, Any] | None = None
     treatment_config: dict[str, Any] | None = None
+    design: str = "welch"
+    """How users met the configs: ``welch`` (a 50/50 split), ``cuped``,
+    ``cuped+strata`` or ``interleave`` (every user saw both, paired)."""
+    looks: list[dict[str, Any]] = Field(default_factory=list)
+    """Sequential looks at the primary metric (``{"users", "diff", "p"}``,
+    always-valid mSPRT p-values) when the test could stop early."""
 
     @property
     def ship(self) -> bool:
@@ -198,13 +229,19 @@ def compare(
     alpha: float = 0.05,
     seed: int = 0,
     n_resamples: int = 2000,
+    paired: bool = False,
 ) -> MetricComparison:
-    """Welch test and bootstrap CI of one metric's per-user values."""
+    """Welch test (``paired``: paired t-test, both values from the same
+    users) and bootstrap CI of one metric's per-user values."""
     c = np.asarray(control, np.float64)
     t = np.asarray(treatment, np.float64)
-    t_stat, p = welch(c, t)
+    t_stat, p = paired_t(c, t) if paired else welch(c, t)
     lo, hi = bootstrap_ci(
-        c, t, seed=(int(seed), zlib.crc32(metric.encode())), n_resamples=n_resamples
+        c,
+        t,
+        seed=(int(seed), zlib.crc32(metric.encode())),
+        n_resamples=n_resamples,
+        paired=paired,
     )
     diff = float(t.mean() - c.mean())
     return MetricComparison(
@@ -223,10 +260,13 @@ def compare(
     )
 
 
-def _check(g: Guardrail, c: np.ndarray, t: np.ndarray, alpha: float) -> GuardrailCheck:
+def _check(
+    g: Guardrail, c: np.ndarray, t: np.ndarray, alpha: float, paired: bool = False
+) -> GuardrailCheck:
     margin = g.max_relative_drop * abs(float(np.mean(c)))
     # Shift treatment up by the tolerated drop: a failure is a drop beyond it.
-    t_stat, p = welch(c, np.asarray(t, np.float64) + margin)
+    test = paired_t if paired else welch
+    t_stat, p = test(c, np.asarray(t, np.float64) + margin)
     failed = t_stat < 0 and p < alpha
     if failed:
         reason = (
@@ -254,6 +294,7 @@ def analyse(
     seed: int = 0,
     n_resamples: int = 2000,
     treatment_share: float = 0.5,
+    paired: bool = False,
 ) -> ABTestResult:
     """Compare every metric present in both arms and decide.
 
@@ -264,6 +305,9 @@ def analyse(
             significantly.
         alpha: significance level of every test.
         seed: seeds the bootstrap (per metric, from ``(seed, crc32(metric))``).
+        paired: both arms hold every user's two values in the same order
+            (an interleaved test, or list metrics of both configs): paired
+            t-tests and a paired bootstrap.
     """
     if not 0.0 < alpha < 1.0:
         raise ConfigError(f"alpha must lie in (0, 1), got {alpha}")
@@ -282,10 +326,13 @@ def analyse(
             alpha=alpha,
             seed=seed,
             n_resamples=n_resamples,
+            paired=paired,
         )
         for m in names
     }
-    checks = [_check(g, control[g.metric], treatment[g.metric], alpha) for g in rails]
+    checks = [
+        _check(g, control[g.metric], treatment[g.metric], alpha, paired) for g in rails
+    ]
     main = metrics[primary]
     if (main.significant and main.diff < 0) or not all(c.passed for c in checks):
         decision = "control"

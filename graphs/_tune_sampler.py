@@ -1,0 +1,183 @@
+"""The Actor's classical sampler: Optuna TPE or CMA-ES over the pipeline's
+knobs, steered by the run's memory.
+
+Each round the ``actor`` node asks the sampler for suggestions, which the
+Actor (rule or LLM) uses next to skills and repairs
+(:func:`agenticrec.graphs._tune_search.propose`). Optuna is the engine; this
+module only translates:
+
+* **Told**: every configuration the Critic estimated so far (skills' warm
+  starts included), with its offline north star as the value and its guard
+  drop beyond the tolerance as an Optuna constraint (``<= 0``: feasible), so
+  TPE's split into good and bad trials is constraint-aware.
+* **Frozen**: knobs the Insight agent measured as inert (no effect on either
+  metric, :data:`FREEZE_EFFECT`, over at least :data:`FREEZE_N` estimates)
+  are left out of the search space and keep the incumbent's value: a smaller
+  space for the same budget.
+* **Sampler**: ``tpe`` (``TPESampler``, multivariate, constant liar so one
+  round's suggestions differ) or ``cmaes`` (``CmaEsSampler`` warm-started
+  from the feasible trials via ``source_trials``; categorical knobs fall back
+  to Optuna's independent sampler, as Optuna does).
+
+Why the study is rebuilt from the history each round instead of kept: the
+history lives in the graph state, so a resumed run asks exactly the same
+points and no Optuna object (a pickle) ever enters a checkpoint.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from agenticrec.tools.pipeline import PipelineConfig
+
+__all__ = ["FREEZE_EFFECT", "FREEZE_N", "SAMPLERS", "ask", "inert_knobs"]
+
+SAMPLERS = ("tpe", "cmaes", "gaussian")
+"""``gaussian``: no sampler, the Actor's own perturbation search only."""
+FREEZE_EFFECT = 1e-3
+"""Largest mean relative effect (both metrics) of a knob counted as inert."""
+FREEZE_N = 6
+"""Estimates that changed a knob before it may be frozen."""
+
+_NAMES = PipelineConfig.knob_names()
+_BOUNDS = PipelineConfig.bounds()
+_CHOICES = PipelineConfig.choices()
+
+
+def inert_knobs(knob_stats: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Knobs whose every measured effect is below :data:`FREEZE_EFFECT` with
+    at least :data:`FREEZE_N` estimates behind each (``knob_stats`` rows of
+    :func:`agenticrec.graphs._tune_search.knob_stats`)."""
+    by: dict[str, list[Mapping[str, Any]]] = {}
+    for row in knob_stats:
+        by.setdefault(row["knob"], []).append(row)
+    return sorted(
+        k
+        for k, rows in by.items()
+        if k in _BOUNDS
+        and all(r["n"] >= FREEZE_N and r["effect"] < FREEZE_EFFECT for r in rows)
+    )
+
+
+def _distributions(frozen: set[str]):
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    out = {}
+    for k in _NAMES:
+        if k in frozen:
+            continue
+        b = _BOUNDS[k]
+        if k in _CHOICES:
+            out[k] = CategoricalDistribution(list(_CHOICES[k]))
+        elif b.kind == "int":
+            out[k] = IntDistribution(int(b.low), int(b.high))
+        else:
+            out[k] = FloatDistribution(float(b.low), float(b.high))
+    return out
+
+
+def _params(overrides: Mapping[str, Any], dists) -> dict[str, Any]:
+    flat = PipelineConfig.from_flat(dict(overrides)).to_flat()
+    out = {}
+    for k, d in dists.items():
+        v = flat[k]
+        if k in _CHOICES:
+            out[k] = v
+        elif _BOUNDS[k].kind == "int":
+            out[k] = int(min(max(int(v), d.low), d.high))
+        else:
+            out[k] = float(min(max(float(v), d.low), d.high))
+    return out
+
+
+def ask(
+    history: Sequence[Mapping[str, Any]],
+    *,
+    n: int,
+    seed: int,
+    sampler: str = "tpe",
+    base: Mapping[str, Any] | None = None,
+    frozen: Sequence[str] = (),
+    guard_tolerance: float,
+) -> list[dict[str, Any]]:
+    """``n`` suggested configurations (overrides of the default).
+
+    Args:
+        history: estimated configs, ``{"overrides", "ns", "guard_change"}``.
+        seed: the sampler's seed (the caller mixes in the round).
+        base: overrides the frozen knobs keep (the incumbent).
+        frozen: knobs left out of the search (see :func:`inert_knobs`).
+        guard_tolerance: largest relative guard drop counted as feasible.
+
+    Returns an empty list for ``sampler="gaussian"``.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler {sampler!r}: one of {', '.join(SAMPLERS)}")
+    if sampler == "gaussian" or n <= 0:
+        return []
+    import optuna
+    from optuna.trial import create_trial
+
+    from agenticrec.graphs._tune_search import overrides_of
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = _distributions(set(frozen))
+    trials = [
+        create_trial(
+            value=float(h["ns"]),
+            params=_params(h["overrides"], dists),
+            distributions=dists,
+            constraints={"guard": float(-guard_tolerance - h["guard_change"])},
+        )
+        for h in history
+    ]
+    if sampler == "tpe":
+        engine = optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, constant_liar=True
+        )
+    else:
+        # warm start from the feasible trials, on the numeric knobs CMA-ES
+        # searches (source trials must match its search space exactly)
+        num = {k: d for k, d in dists.items() if k not in _CHOICES}
+        feasible = [
+            create_trial(
+                value=t.value,
+                params={k: t.params[k] for k in num},
+                distributions=num,
+            )
+            for t in trials
+            if t.constraints["guard"] <= 0
+        ]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # categorical: independent sampling
+            engine = optuna.samplers.CmaEsSampler(
+                seed=seed,
+                source_trials=feasible or None,
+                warn_independent_sampling=False,
+            )
+    study = optuna.create_study(direction="maximize", sampler=engine)
+    study.add_trials(trials)
+    fixed = PipelineConfig.from_flat(dict(base or {})).to_flat()
+    out: list[dict[str, Any]] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(n):
+            trial = study.ask(dists)
+            flat = {**fixed, **trial.params}
+            v = np.array(
+                [
+                    float(_CHOICES[k].index(flat[k])) if k in _CHOICES else flat[k]
+                    for k in _NAMES
+                ],
+                float,
+            )
+            out.append(overrides_of(PipelineConfig.from_vector(v)))
+    return out
