@@ -144,7 +144,11 @@ def ab_select(task, ctx, tried, n_ab: int, tag: str) -> dict[str, Any]:
     for i, (_, _, over) in enumerate(feas[:n_ab]):
         eid = f"{tag}:{i}"
         r = task.ab_test(
-            over, seed=experiment_seed(ctx.seed, eid), objective=o, alpha=ctx.alpha
+            over,
+            seed=experiment_seed(ctx.seed, eid),
+            objective=o,
+            alpha=ctx.alpha,
+            design=ctx.ab_design,
         )
         m = r.metrics[o.north_star]
         if r.decision == "treatment" and (winner is None or m.diff > winner["diff"]):

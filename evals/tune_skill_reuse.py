@@ -13,7 +13,8 @@ Per seed:
    (a name such as ``ml-100k`` found in the data search folders, or a path).
 
    * ``task1-hub``: a copy of task 1's Skillhub (seeds, their recorded
-     outcomes and the skills distilled from task 1);
+     outcomes, the skills distilled from task 1 and task 1's offline
+     estimates, which warm-start task 2's sampler as priors);
    * ``seeds-only``: a fresh hub with the seed skills;
    * ``empty``: no skills at all.
 
@@ -22,6 +23,9 @@ offline gain reaches task 1's final gain (``None``: not within
 ``--rounds2``), the same for half of it, the final gains, and the A/B results.
 Every condition of a seed shares task 2's user partition and the Actor's
 seed, so they differ only in the skills retrieved.
+
+``--tasks2 ml-latest-small:1,ml-100k:0`` runs several second tasks on each
+seed's task 1 (one task 1 per seed, one table per second task).
 
 Run: ``agenticrec eval tune_skill_reuse [--seeds 5]``.
 """
@@ -74,37 +78,55 @@ def one_seed(seed: int, args, tmp: Path) -> dict[str, Any]:
         },
         "task2": {},
     }
-    for cond in CONDITIONS:
-        hub2 = tmp / f"hub2-{seed}-{cond}"
-        if cond == "task1-hub":
-            shutil.copytree(hub1, hub2)
-        c2 = tune.TuneContext(
-            data=args.data2,
-            rounds=args.rounds2,
-            candidates=args.candidates,
-            seed=seed + 100,
-            split_seed=args.split2,
-            skillhub=str(hub2),
-            seeds=cond != "empty",
-            offline_events=args.offline_events2,
-            max_users=args.max_users2,
-        )
-        r2 = run("tune", c2, thread_id=f"reuse2-{seed}-{cond}")
-        hist = r2["history"]
-        out["task2"][cond] = {
-            "rounds_to_task1_gain": rounds_to(hist, target),
-            "rounds_to_half_gain": rounds_to(hist, target / 2),
-            "final_gain": r2["incumbent"]["offline_gain"],
-            "curve": [h["incumbent_gain"] for h in hist],
-            "retrieved": [s["id"] for s in r2["skills"]["retrieved"]],
-            "winner": r2["winner"],
-            "ab_tests": r2["ab_tests"],
-        }
+    for data2, split2 in args.tasks2:
+        out["task2"][f"{data2}:{split2}"] = res = {}
+        for cond in CONDITIONS:
+            hub2 = tmp / f"hub2-{seed}-{data2}-{split2}-{cond}"
+            if cond == "task1-hub":
+                shutil.copytree(hub1, hub2)
+            c2 = tune.TuneContext(
+                data=data2,
+                rounds=args.rounds2,
+                candidates=args.candidates,
+                seed=seed + 100,
+                split_seed=split2,
+                skillhub=str(hub2),
+                seeds=cond != "empty",
+                offline_events=args.offline_events2,
+                max_users=args.max_users2,
+            )
+            r2 = run("tune", c2, thread_id=f"reuse2-{seed}-{cond}")
+            hist = r2["history"]
+            res[cond] = {
+                "rounds_to_task1_gain": rounds_to(hist, target),
+                "rounds_to_half_gain": rounds_to(hist, target / 2),
+                "final_gain": r2["incumbent"]["offline_gain"],
+                "curve": [h["incumbent_gain"] for h in hist],
+                "retrieved": [s["id"] for s in r2["skills"]["retrieved"]],
+                "priors": r2["skills"]["priors"]["n"],
+                "winner": r2["winner"],
+                "ab_tests": r2["ab_tests"],
+            }
     print(json.dumps(out, default=str), file=sys.stderr)
     return out
 
 
 def summarize(rows: list[dict[str, Any]], rounds2: int) -> str:
+    """One table pair per second task, then task 1's gains."""
+    parts = [
+        f"### task 2 = {task}\n\n"
+        + summarize_task([{**r, "task2": r["task2"][task]} for r in rows], rounds2)
+        for task in rows[0]["task2"]
+    ]
+    g = [r["task1"]["final_gain"] for r in rows]
+    parts.append(
+        f"task 1 final offline gain: mean {np.mean(g):+.1%} "
+        f"({', '.join(f'{x:+.1%}' for x in g)})"
+    )
+    return "\n\n".join(parts)
+
+
+def summarize_task(rows: list[dict[str, Any]], rounds2: int) -> str:
     def med(vals):
         v = [rounds2 + 1 if x is None else x for x in vals]
         return f"{np.mean(v):.1f}"
@@ -112,8 +134,8 @@ def summarize(rows: list[dict[str, Any]], rounds2: int) -> str:
     lines = [
         "| task-2 Skillhub | rounds to task-1 gain (mean; not reached = "
         f"{rounds2 + 1}) | reached | rounds to half of it | final offline gain | "
-        "A/B winners |",
-        "|---|---|---|---|---|---|",
+        "A/B winners | sampler priors |",
+        "|---|---|---|---|---|---|---|",
     ]
     for cond in CONDITIONS:
         t = [r["task2"][cond] for r in rows]
@@ -122,7 +144,8 @@ def summarize(rows: list[dict[str, Any]], rounds2: int) -> str:
             f"{sum(x['rounds_to_task1_gain'] is not None for x in t)}/{len(t)} | "
             f"{med([x['rounds_to_half_gain'] for x in t])} | "
             f"{np.mean([x['final_gain'] for x in t]):+.1%} | "
-            f"{sum(x['winner'] is not None for x in t)}/{len(t)} |"
+            f"{sum(x['winner'] is not None for x in t)}/{len(t)} | "
+            f"{np.mean([x.get('priors', 0) for x in t]):.0f} |"
         )
     lines += [
         "",
@@ -141,11 +164,6 @@ def summarize(rows: list[dict[str, Any]], rounds2: int) -> str:
                 f"| {a} vs {b} | {key} | {len(x)} | {np.mean(x - y):+.3f} | "
                 f"{t_p:.3g} | {w_p:.3g} |"
             )
-    g = [r["task1"]["final_gain"] for r in rows]
-    lines.append(
-        f"\ntask 1 final offline gain: mean {np.mean(g):+.1%} "
-        f"({', '.join(f'{x:+.1%}' for x in g)})"
-    )
     return "\n".join(lines)
 
 
@@ -170,6 +188,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--data1", default="ml-latest-small")
     ap.add_argument("--data2", default="ml-latest-small")
     ap.add_argument("--split2", type=int, default=1)
+    ap.add_argument(
+        "--tasks2",
+        default=None,
+        help="second tasks as DATA:SPLIT,... sharing each seed's task 1 "
+        "(default: --data2:--split2)",
+    )
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--rounds1", type=int, default=10)
     ap.add_argument("--rounds2", type=int, default=6)
@@ -178,6 +202,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--max-users2", type=int, default=0)
     ap.add_argument("--out", default="runs/tune_skill_reuse.json")
     args = ap.parse_args(argv)
+    try:
+        args.tasks2 = [
+            (d, int(sp))
+            for d, _, sp in (
+                t.rpartition(":") for t in (args.tasks2 or "").split(",") if t
+            )
+        ] or [(args.data2, args.split2)]
+    except ValueError:
+        ap.error(f"--tasks2 {args.tasks2!r}: expected DATA:SPLIT,... (integer SPLIT)")
     with tempfile.TemporaryDirectory(prefix="agenticrec-reuse-") as tmp:
         rows = [one_seed(s, args, Path(tmp)) for s in range(args.seeds)]
     table = summarize(rows, args.rounds2)

@@ -7,9 +7,19 @@ Actor (rule or LLM) uses next to skills and repairs
 module only translates:
 
 * **Told**: every configuration the Critic estimated so far (skills' warm
-  starts included), with its offline north star as the value and its guard
-  drop beyond the tolerance as an Optuna constraint (``<= 0``: feasible), so
-  TPE's split into good and bad trials is constraint-aware.
+  starts included), with its guard drop beyond the tolerance as an Optuna
+  constraint (``<= 0``: feasible), so TPE's split into good and bad trials is
+  constraint-aware. The value is the configuration's rank (0..1) by offline
+  gain among the run's own estimates: TPE and CMA-ES only use the order of
+  values, and ranks put the priors below on the same scale.
+* **Priors** (transfer through the Skillhub): estimates that earlier runs
+  stored in the hub (:func:`agenticrec.graphs._tune_skillhub.load_priors`:
+  other datasets, other user partitions, same objective), told the same way,
+  each source ranked within itself, while the run has fewer than
+  :data:`PRIOR_UNTIL` estimates of its own. A run with an empty hub has
+  none; the first rounds of a run with a task's hub sample where that task
+  found its gains (the warm start the study does not get from one skill's
+  single configuration).
 * **Frozen**: knobs the Insight agent measured as inert (no effect on either
   metric, :data:`FREEZE_EFFECT`, over at least :data:`FREEZE_N` estimates)
   are left out of the search space and keep the incumbent's value: a smaller
@@ -34,7 +44,14 @@ import numpy as np
 
 from agenticrec.tools.pipeline import PipelineConfig
 
-__all__ = ["FREEZE_EFFECT", "FREEZE_N", "SAMPLERS", "ask", "inert_knobs"]
+__all__ = [
+    "FREEZE_EFFECT",
+    "FREEZE_N",
+    "PRIOR_UNTIL",
+    "SAMPLERS",
+    "ask",
+    "inert_knobs",
+]
 
 SAMPLERS = ("tpe", "cmaes", "gaussian")
 """``gaussian``: no sampler, the Actor's own perturbation search only."""
@@ -42,6 +59,9 @@ FREEZE_EFFECT = 1e-3
 """Largest mean relative effect (both metrics) of a knob counted as inert."""
 FREEZE_N = 6
 """Estimates that changed a knob before it may be frozen."""
+PRIOR_UNTIL = 30
+"""Own estimates after which the priors are no longer told (five rounds of
+six candidates: by then the run's own order is the better guide)."""
 
 _NAMES = PipelineConfig.knob_names()
 _BOUNDS = PipelineConfig.bounds()
@@ -98,6 +118,16 @@ def _params(overrides: Mapping[str, Any], dists) -> dict[str, Any]:
     return out
 
 
+def _ranks(values: Sequence[float]) -> list[float]:
+    """Each value's rank in ``[0, 1]`` (ties share the mean rank)."""
+    if not values:
+        return []
+    from scipy.stats import rankdata
+
+    r = rankdata(np.asarray(values, float), method="average")
+    return [float(x) for x in (r - 1) / max(len(values) - 1, 1)]
+
+
 def ask(
     history: Sequence[Mapping[str, Any]],
     *,
@@ -107,11 +137,14 @@ def ask(
     base: Mapping[str, Any] | None = None,
     frozen: Sequence[str] = (),
     guard_tolerance: float,
+    priors: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """``n`` suggested configurations (overrides of the default).
 
     Args:
-        history: estimated configs, ``{"overrides", "ns", "guard_change"}``.
+        history: estimated configs, ``{"overrides", "gain", "guard_change"}``.
+        priors: other runs' estimates, the same fields plus ``source``; told
+            while ``len(history) <`` :data:`PRIOR_UNTIL`.
         seed: the sampler's seed (the caller mixes in the round).
         base: overrides the frozen knobs keep (the incumbent).
         frozen: knobs left out of the search (see :func:`inert_knobs`).
@@ -130,15 +163,21 @@ def ask(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     dists = _distributions(set(frozen))
-    trials = [
-        create_trial(
-            value=float(h["ns"]),
-            params=_params(h["overrides"], dists),
-            distributions=dists,
-            constraints={"guard": float(-guard_tolerance - h["guard_change"])},
-        )
-        for h in history
-    ]
+    groups: dict[str, list[Mapping[str, Any]]] = {"": list(history)}
+    if len(history) < PRIOR_UNTIL:
+        for p in priors:
+            groups.setdefault("prior:" + str(p.get("source", "")), []).append(p)
+    trials = []
+    for rows in groups.values():
+        for h, value in zip(rows, _ranks([h["gain"] for h in rows]), strict=True):
+            trials.append(
+                create_trial(
+                    value=value,
+                    params=_params(h["overrides"], dists),
+                    distributions=dists,
+                    constraints={"guard": float(-guard_tolerance - h["guard_change"])},
+                )
+            )
     if sampler == "tpe":
         engine = optuna.samplers.TPESampler(
             seed=seed, multivariate=True, constant_liar=True

@@ -2,8 +2,10 @@
 run, from the run's services), the experiment memory, and the idempotent
 writes of the Skill agent.
 
-``skillhub`` is a folder (Chroma collection ``skills.agenticrec`` and
-``experiments/<data>-<objective>.jsonl``), ``runs/skillhub`` by default, or
+``skillhub`` is a folder (Chroma collection ``skills.agenticrec``,
+``experiments/<data>-<objective>.jsonl`` for the A/B tests and
+``estimates/<data>-<objective>.jsonl`` for every offline estimate, the
+sampler's priors in later runs), ``runs/skillhub`` by default, or
 :data:`TEMP_HUB` (``":temp:"``): a fresh temporary folder made on first use
 and removed when the run's services close (``agenticrec demo``; a review
 pause or a resumed run would find a new, empty one, so review refuses it).
@@ -31,11 +33,14 @@ __all__ = [
     "DEFAULT_HUB",
     "HUB_PROJECT",
     "TEMP_HUB",
+    "MAX_PRIORS",
     "distilled_holder",
+    "estimate_memory",
     "evidence",
     "experiment_memory",
     "hub_of",
     "hub_path",
+    "load_priors",
     "record_outcomes",
     "skill_id",
 ]
@@ -44,6 +49,9 @@ HUB_PROJECT = "agenticrec"
 DEFAULT_HUB = Path("runs/skillhub")
 TEMP_HUB = ":temp:"
 """``skillhub`` value of a temporary Skillhub, removed at the end of the run."""
+MAX_PRIORS = 200
+"""Priors a run reads from the hub at most (the best by gain of each file
+first, files in name order)."""
 
 
 def hub_path(skillhub: str | None, services: Services) -> Path:
@@ -90,6 +98,80 @@ def experiment_memory(path: Path, slug: str, objective: Objective) -> Experiment
         ],
         capacity=100,
     )
+
+
+def estimate_memory(path: Path, slug: str, objective: Objective) -> ExperimentMemory:
+    """Every offline estimate of the task (``<skillhub>/estimates/``): the
+    Pareto-diverse 100 are kept; later runs read them as priors."""
+    from agenticrec.skills import ExperimentMemory
+    from agenticrec.skills import Objective as MemoryObjective
+
+    o = objective
+    return ExperimentMemory(
+        path / "estimates" / f"{slug}-{o.name}.jsonl",
+        objectives=[
+            MemoryObjective(f"offline.{o.north_star}", "max"),
+            MemoryObjective(f"offline.{o.guard}", "max"),
+        ],
+        capacity=100,
+    )
+
+
+def load_priors(
+    path: Path, objective: Objective, *, exclude: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Other runs' offline estimates for the same objective: ``(priors,
+    skipped)``.
+
+    Reads ``<path>/estimates/*-<objective>.jsonl`` (a malformed line raises
+    :class:`~agenticrec.errors.DataFormatError` naming the file and line).
+    Items whose id starts with ``exclude`` (this run's thread) are left out.
+    The files are data from earlier runs, so each item is checked: its config
+    must be a valid :class:`~agenticrec.tools.pipeline.PipelineConfig` and its
+    gain and guard change finite numbers within +-10 (relative); an item that
+    fails is skipped and named in ``skipped``.
+    """
+    import math
+
+    from agenticrec.errors import ConfigError
+    from agenticrec.graphs._tune_search import overrides_of
+    from agenticrec.skills import ExperimentMemory
+    from agenticrec.tools.pipeline import PipelineConfig
+
+    folder = path / "estimates"
+    if not folder.is_dir():
+        return [], []
+    out: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for f in sorted(folder.glob(f"*-{objective.name}.jsonl")):
+        rows = []
+        for it in ExperimentMemory(f).items("done"):
+            if it.id.startswith(exclude):
+                continue
+            gain = it.results.get("offline.gain")
+            guard = it.results.get("offline.guard_change")
+            ok = all(
+                isinstance(v, float) and math.isfinite(v) and abs(v) <= 10
+                for v in (gain, guard)
+            )
+            try:
+                over = overrides_of(PipelineConfig.from_flat(dict(it.config)))
+            except (ConfigError, TypeError, ValueError):
+                ok = False
+            if not ok:
+                skipped.append(f"{f.name}:{it.id}")
+                continue
+            rows.append(
+                {
+                    "overrides": over,
+                    "gain": gain,
+                    "guard_change": guard,
+                    "source": f.stem,
+                }
+            )
+        rows.sort(key=lambda r: -r["gain"])
+        out += rows[: max(MAX_PRIORS - len(out), 0)]
+    return out, skipped
 
 
 def skill_id(slug: str, objective: Objective, knobs: list[str]) -> str:

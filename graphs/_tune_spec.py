@@ -47,6 +47,9 @@ class SkillsReport(TypedDict):
     """Skills distilled (written or merged into) by this run."""
     outcomes: list[dict[str, Any]]
     pruned: list[str]
+    priors: dict[str, Any]
+    """Other runs' estimates the sampler was warm-started with: ``{"n",
+    "sources"}`` (``--no-transfer`` or an empty hub: none)."""
 
 
 class TuneReport(Report):
@@ -178,6 +181,10 @@ def report(res: RunResult) -> TuneReport:
             ),
             "outcomes": [x for x in log if x["action"] == "outcome"],
             "pruned": [x["skill"] for x in log if x["action"] == "pruned"],
+            "priors": {
+                "n": len(st.get("priors", [])),
+                "sources": sorted({p["source"] for p in st.get("priors", [])}),
+            },
         },
         insight=(st.get("insight") or {}).get("summary"),
         policies={role: policy_counts(v) for role, v in by_role.items()},

@@ -130,6 +130,11 @@ class TuneContext(Context):
         "Load the shipped seed skills into an empty hub.",
         cli="--seeds/--no-seeds",
     )
+    transfer: bool = setting(
+        True,
+        "Warm-start the sampler with the offline estimates earlier runs left in "
+        "the Skillhub (other datasets or partitions, same objective).",
+    )
     skills_k: int = setting(4, "Skills retrieved for the task.", ge=1, le=32)
     embedding: Literal["minilm", "hashing"] = setting(
         "minilm",
@@ -233,6 +238,8 @@ class TuneState(TuneInput, total=False):
     round: int
     skills: list[dict[str, Any]]
     skills_used: list[str]
+    priors: list[dict[str, Any]]
+    """Other runs' estimates from the Skillhub (the sampler's warm start)."""
     control: dict[str, Any]
     sigma: float
     incumbent: dict[str, Any]
@@ -312,19 +319,32 @@ def setup(
             }
         )
     control = ws.estimate({})
+    priors, skipped = (
+        hubs.load_priors(ctx.hub_path(), o, exclude=f"{thread_of(config)}:")
+        if ctx.transfer and ctx.sampler != "gaussian"
+        else ([], [])
+    )
     _record(
         ctx,
         config,
         state,
         "setup",
         observation={"task": text, "task_info": ws.describe()},
-        extra={"skills": [(s["id"], s["similarity"]) for s in skills]},
+        extra={
+            "skills": [(s["id"], s["similarity"]) for s in skills],
+            "priors": {
+                "n": len(priors),
+                "sources": sorted({p["source"] for p in priors}),
+                "skipped": skipped[:20],
+            },
+        },
     )
     return {
         "task": text,
         "round": 0,
         "skills": skills,
         "skills_used": [],
+        "priors": priors,
         "control": control,
         "sigma": search.SIGMA0,
         "incumbent": {"id": "default", "overrides": {}, **control},
@@ -402,6 +422,7 @@ def actor(
         base=inc["overrides"],
         frozen=frozen,
         guard_tolerance=o.guard_tolerance,
+        priors=state.get("priors", []),
     )
     d, policies = _decide(ctx, "actor", obs)
     proposals = [c.model_dump() for c in d.value.candidates]
@@ -481,6 +502,7 @@ def critic(
         for c in cands
         if not c["valid"]
     ]
+    _remember_estimates(ctx, thread_of(config), tried)
     # 1/5 rule: success = better than the incumbent on both offline halves
     wins = [
         c
@@ -513,6 +535,32 @@ def critic(
         extra={"invalid": invalid, "sigma": sigma},
     )
     return update
+
+
+def _remember_estimates(
+    ctx: TuneContext, thread: str, tried: list[dict[str, Any]]
+) -> None:
+    """Store this round's offline estimates in the Skillhub (ids
+    ``{thread}:{id}``, so a re-executed node adds nothing twice): the priors
+    of later runs."""
+    from agenticrec.skills import ExperimentItem
+
+    o = ctx.obj
+    mem = hubs.estimate_memory(ctx.hub_path(), slug(ctx.data), o)
+    for t in tried:
+        mem.add(
+            ExperimentItem(
+                id=f"{thread}:{t['id']}",
+                config=t["overrides"],
+                explanation=t["origin"][:200],
+                results={
+                    f"offline.{o.north_star}": float(t["ns"]),
+                    f"offline.{o.guard}": float(t["guard"]),
+                    "offline.gain": float(t["gain"]),
+                    "offline.guard_change": float(t["guard_change"]),
+                },
+            )
+        )
 
 
 def plan(

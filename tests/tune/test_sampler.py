@@ -23,7 +23,7 @@ def _history(n=40, seed=0):
         over = search.from_unit(u)
         x = search.to_unit(over)[j]
         out.append(
-            {"overrides": over, "ns": float(-((x - 0.8) ** 2)), "guard_change": 0.0}
+            {"overrides": over, "gain": float(-((x - 0.8) ** 2)), "guard_change": 0.0}
         )
     return out, j
 
