@@ -124,8 +124,10 @@ def critic_rule(obs: Mapping[str, Any]) -> CriticDecision:
     2. a configuration already A/B tested: rejected;
     3. offline guard metric drops by more than ``guard_tolerance`` (relative
        to the default): rejected;
-    4. the north star does not improve over the default on *both* offline
-       halves (replication against overfitting): rejected;
+    4. the north star's offline gain over the default is not above one
+       standard error of its paired per-user difference (``gain_lcb <= 0``,
+       :meth:`~agenticrec.graphs._tune_task.TuneTask.gain_lower_bound`: a
+       guard against chasing noise): rejected;
     5. dominated on (north star, guard) by another survivor: rejected;
     6. the rest ranked by offline north star; the top ``max_keep`` kept.
     """
@@ -146,12 +148,13 @@ def critic_rule(obs: Mapping[str, Any]) -> CriticDecision:
                     f"breaks the {tol:.0%} guardrail",
                 )
             )
-        elif min(c["gain_A"], c["gain_B"]) <= 0:
+        elif c["gain_lcb"] <= 0:
             rejected.append(
                 Kept(
                     index=i,
-                    reason=f"{obs['north_star']} not better on both offline halves "
-                    f"(A {c['gain_A']:+.1%}, B {c['gain_B']:+.1%})",
+                    reason=f"{obs['north_star']} {c['gain']:+.1%} offline is within "
+                    f"one standard error of the default (lower bound "
+                    f"{c['gain_lcb']:+.1%})",
                 )
             )
         else:
@@ -170,8 +173,8 @@ def critic_rule(obs: Mapping[str, Any]) -> CriticDecision:
         Kept(
             index=c["index"],
             reason=f"{obs['north_star']} {c['gain']:+.1%} offline "
-            f"(A {c['gain_A']:+.1%}, B {c['gain_B']:+.1%}), "
-            f"{obs['guard']} {c['guard_change']:+.1%}",
+            f"(lower bound {c['gain_lcb']:+.1%}; A {c['gain_A']:+.1%}, "
+            f"B {c['gain_B']:+.1%}), {obs['guard']} {c['guard_change']:+.1%}",
         )
         for c in front[: int(obs["max_keep"])]
     ]

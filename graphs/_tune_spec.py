@@ -30,7 +30,8 @@ __all__ = ["TuneReport", "spec"]
 
 
 class Incumbent(TypedDict):
-    """The best configuration the Critic confirmed on both offline halves."""
+    """The feasible configuration with the highest offline lower bound
+    (gain minus one paired standard error, ``TuneTask.gain_lower_bound``)."""
 
     id: str | None
     knobs: dict[str, Any]

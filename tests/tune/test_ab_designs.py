@@ -63,3 +63,17 @@ def test_an_unknown_design_is_refused(task):
 def test_the_setting_reaches_the_graph_context():
     assert tune.TuneContext().ab_design == "interleave"
     assert np.isin(["welch", "interleave"], list(tune.AB_DESIGNS)).all()
+
+
+def test_the_offline_lower_bound_is_the_gain_minus_one_paired_standard_error(task):
+    from scipy import stats
+
+    ctx, ws = task
+    m = ctx.obj.north_star
+    t = ws._per_user("offline", CHANGE)[m]
+    c = ws._per_user("offline", {})[m]
+    want = ((t - c).mean() - stats.sem(t - c)) / c.mean()
+    assert ws.gain_lower_bound(CHANGE, m) == pytest.approx(want, rel=1e-9)
+    assert ws.gain_lower_bound({}, m) == 0.0
+    # more standard errors, a lower bound
+    assert ws.gain_lower_bound(CHANGE, m, z=2.0) < ws.gain_lower_bound(CHANGE, m)

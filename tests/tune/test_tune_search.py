@@ -106,7 +106,9 @@ def test_one_fifth_rule_moves_sigma_and_stays_in_range(wins, n, up):
 
 
 def _cand(i, gain_a, gain_b, ns, guard, guard_change=0.0, **kw):
+    # a lower bound that is positive exactly when both halves gain
     c = {
+        "gain_lcb": min(gain_a, gain_b) / 2,
         "index": i,
         "valid": True,
         "error": None,
@@ -143,7 +145,7 @@ def test_critic_rejects_invalid_tested_guard_inconsistent_dominated_then_keeps_t
     assert [k.index for k in d.keep] == [5]
     why = {k.index: k.reason for k in d.rejected}
     assert why[0].startswith("invalid") and "already tested" in why[1]
-    assert "guardrail" in why[2] and "both offline halves" in why[3]
+    assert "guardrail" in why[2] and "within one standard error" in why[3]
     assert "dominated by candidate 5" in why[4] and "not in the top 1" in why[6]
     roles.critic_check(d, obs)
     with pytest.raises(ValueError, match="invalid"):
