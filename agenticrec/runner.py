@@ -106,8 +106,13 @@ def run(
     new_thread: bool = False,
     resume: Any = None,
     progress: Callable[[int, int], None] | None = None,
+    input: Mapping[str, Any] | None = None,
 ) -> Report:
     """Run (or resume) ``graph`` under ``ctx`` and return its typed report.
+
+    With ``ctx.backend == "ray"`` the run's users are split into shards run
+    on a Ray cluster and the report is recomputed from their union
+    (:func:`agenticrec.distributed.run_ray`; ``checkpoint`` is then a folder).
 
     Args:
         checkpoint: a SQLite file path (or an open :class:`Checkpoint`, or a
@@ -119,6 +124,8 @@ def run(
             the spec's ``progress`` after each step and from the graph's own
             `emit_progress` events); a callback taking a third argument also
             gets the event's note (what runs now, or ``None``).
+        input: the graph input instead of ``spec.make_input(ctx)`` (a Ray
+            shard's users).
 
     Raises:
         CheckpointError: unsafe checkpoint, a thread bound to other
@@ -126,6 +133,22 @@ def run(
     """
     spec = get_graph(graph) if isinstance(graph, str) else graph
     ctx = ctx if ctx is not None else spec.context()
+    if getattr(ctx, "backend", "local") == "ray":
+        from agenticrec.distributed import run_ray
+
+        if resume is not None or input is not None:
+            raise CheckpointError(
+                "backend=ray runs the graph's whole input and answers no interrupt; "
+                "use backend=local for resume= or input="
+            )
+        return run_ray(
+            spec,
+            ctx,
+            checkpoint=checkpoint,
+            thread_id=thread_id,
+            new_thread=new_thread,
+            progress=progress,
+        )
     if isinstance(checkpoint, str | Path):
         with open_checkpointer(checkpoint) as ck:
             return run(
@@ -136,11 +159,12 @@ def run(
                 new_thread=new_thread,
                 resume=resume,
                 progress=progress,
+                input=input,
             )
     t0 = time.perf_counter()
     if spec.prepare is not None:
         spec.prepare(ctx, checkpoint is not None)
-    inp = spec.make_input(ctx)
+    inp = dict(input) if input is not None else spec.make_input(ctx)
     bind = binding(spec, ctx, inp)
     thread_id = thread_id or f"{spec.name}-{binding_digest(bind)}"
     setup_s = time.perf_counter() - t0
@@ -487,7 +511,10 @@ _RUN_OPTIONS = {
     "checkpoint": (
         Path | None,
         typer.Option(
-            None, "--checkpoint", help="SQLite checkpoint file; enables resume."
+            None,
+            "--checkpoint",
+            help="SQLite checkpoint file; enables resume. With --backend ray: a "
+            "folder holding one file per shard.",
         ),
     ),
     "thread_id": (
@@ -563,7 +590,11 @@ def make_command(spec: GraphSpec) -> Callable[..., None]:
         resume = spec.answers[chosen[0]] if chosen else None
         interactive = bool(spec.answers) and not kw["as_json"] and sys.stdin.isatty()
         with contextlib.ExitStack() as stack:
-            ck: Any = stack.enter_context(open_checkpointer(kw["checkpoint"]))
+            if ctx.backend == "ray":  # a folder of per-shard files, opened there
+                ck: Any = kw["checkpoint"]
+                interactive = False
+            else:
+                ck = stack.enter_context(open_checkpointer(kw["checkpoint"]))
             if ck is None and interactive:
                 from langgraph.checkpoint.memory import InMemorySaver
 
