@@ -230,6 +230,11 @@ def _stream(
             # again (LangGraph cannot resume with None)
             answered = resume is not None and _pending(snap) is not None
             start = Command(resume=resume) if answered else None
+        elif snap.metadata is not None and snap.values:
+            # the graph finished but its process died before the thread was
+            # marked done: report it; invoking it again would add every
+            # result a second time (list reducers)
+            start = None
         if threads is not None:
             threads.bind(thread_id, bind)
     t1 = time.perf_counter()
