@@ -170,35 +170,67 @@ def _run_shard(
     if getattr(ctx, "trajectories", None):
         over["trajectories"] = str(traj)
     ctx = replace(ctx, **over)
-    ran = [0]
-
-    def count(done: int, total: int) -> None:
-        ran[0] = max(ran[0], done)
-
     t0 = time.perf_counter()
+    slices = _slices(spec, ctx, list(inp[spec.shard_key]))
+    states, resumed, cached = [], 0, True
     ck = Checkpoint(base / f"{stem}.sqlite")
     try:
-        report = run(
-            spec, ctx, checkpoint=ck, thread_id=stem, input=inp, progress=count
-        )
-        if report.status != "done":
-            raise ConfigError(
-                f"shard {stem} stopped with status {report.status!r}; "
-                "backend=ray runs only graphs that need no answer"
+        graph_ = spec.build_graph(checkpointer=ck.saver)
+        for j, part in enumerate(slices):
+            tid = stem if len(slices) == 1 else f"{stem}.{j}"
+            config = {"configurable": {"thread_id": tid}}
+            stored = ck.threads.get(tid)
+            if stored is not None and stored[1] == "done":
+                resumed += len(part)
+            else:  # tasks a killed attempt finished (writes stored): not rerun
+                resumed += sum(
+                    t.result is not None for t in graph_.get_state(config).tasks
+                )
+            report = run(
+                spec,
+                ctx,
+                checkpoint=ck,
+                thread_id=tid,
+                input={**inp, spec.shard_key: part},
             )
-        config = {"configurable": {"thread_id": stem}}
-        state = dict(spec.build_graph(checkpointer=ck.saver).get_state(config).values)
+            if report.status != "done":
+                raise ConfigError(
+                    f"shard {stem} stopped with status {report.status!r}; "
+                    "backend=ray runs only graphs that need no answer"
+                )
+            cached = cached and report.cached
+            states.append(dict(graph_.get_state(config).values))
     finally:
         ck.close()
+    state = states[0] if len(states) == 1 else spec.merge(ctx, inp, states)
     return {
         "state": state,
         "trajectories": traj.read_text(encoding="utf-8") if traj.exists() else "",
         "attempts": [int(x) for x in pids.read_text().split()],
-        "ran": ran[0],
-        "cached": report.cached,
+        "resumed": resumed,
+        "cached": cached,
         "node": socket.gethostname(),
         "seconds": round(time.perf_counter() - t0, 3),
     }
+
+
+def _slices(spec: GraphSpec, ctx: Any, items: list[Any]) -> list[list[Any]]:
+    """A shard's items in slices of ``concurrency`` when each item is its own
+    task (``spec.item_tasks``), else one slice.
+
+    LangGraph submits every task of a step to one pool bounded by
+    ``max_concurrency`` and queues each finished task's checkpoint write
+    behind the tasks still waiting, so in one thread of more users than
+    ``concurrency`` no user's result is durable until nearly all have run.
+    One thread per slice of ``concurrency`` users keeps every finished
+    user's result durable at once: a killed worker loses only the users in
+    flight."""
+    if not spec.item_tasks:
+        return [items]
+    from agenticrec.runner import resolve_concurrency
+
+    n = resolve_concurrency(ctx)
+    return [items[j : j + n] for j in range(0, len(items), n)] or [items]
 
 
 def _unwrap(ray: Any, exc: Exception) -> Exception:
@@ -287,17 +319,18 @@ def run_ray(
             f"--checkpoint {checkpoint} is a file; with --backend ray it is a "
             "folder holding one checkpoint file per shard"
         )
-    t0 = time.perf_counter()
-    if spec.prepare is not None:
-        spec.prepare(ctx, True)
-    inp = spec.make_input(ctx)
-    items = list(inp[spec.shard_key])
-    thread_id = thread_id or f"{spec.name}-{binding_digest(binding(spec, ctx, inp))}"
-    own = checkpoint is None
-    folder = Path(tempfile.mkdtemp(prefix="agenticrec-ray-") if own else checkpoint)
-    folder.mkdir(parents=True, exist_ok=True)
     slots = max(os.cpu_count() or 1, ctx.workers)  # a local Ray runs every shard
-    with ray_session(ctx.address, num_cpus=slots) as ray:
+    with ray_session(ctx.address, num_cpus=slots) as ray:  # fails fast if away
+        t0 = time.perf_counter()
+        if spec.prepare is not None:
+            spec.prepare(ctx, True)
+        inp = spec.make_input(ctx)
+        items = list(inp[spec.shard_key])
+        bind = binding(spec, ctx, inp)
+        thread_id = thread_id or f"{spec.name}-{binding_digest(bind)}"
+        own = checkpoint is None
+        folder = Path(tempfile.mkdtemp(prefix="agenticrec-ray-") if own else checkpoint)
+        folder.mkdir(parents=True, exist_ok=True)
         n = ctx.workers or int(ray.cluster_resources().get("CPU", 1))
         shards = split(items, n)
         stems = [_shard_stem(thread_id, i, len(shards)) for i in range(len(shards))]
@@ -346,7 +379,7 @@ def run_ray(
             "users": len(shard),
             "attempts": len(o["attempts"]),
             "pids": o["attempts"],
-            "ran": o["ran"],
+            "resumed": o["resumed"],
             "node": o["node"],
             "seconds": o["seconds"],
         }
@@ -430,4 +463,3 @@ def _run_whole(graph: str, ctx: Any, checkpoint: str | None) -> Report:
     from agenticrec.runner import run
 
     return run(graph, ctx, checkpoint=checkpoint)
-

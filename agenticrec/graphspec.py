@@ -74,7 +74,8 @@ class Report(ReportPart):
     timings: dict[str, float] = {}
     shards: list[dict[str, Any]] | None = None
     """With ``backend="ray"``: each shard's users, attempts (worker pids),
-    users run by its last attempt, node and seconds (:mod:`agenticrec.distributed`)."""
+    tasks its last attempt found finished in its checkpoint (``resumed``),
+    node and seconds (:mod:`agenticrec.distributed`)."""
 
     def summary(self) -> str:
         """One line of what the run found (``agenticrec demo``)."""
@@ -129,6 +130,9 @@ class GraphSpec:
             the state of the whole run``, from which ``report`` recomputes
             every metric over the union of the shards' per-user results
             (never an average of the shards' averages).
+        item_tasks: each ``shard_key`` item is its own task of one step (a
+            ``Send`` per user, as in the teacher); a Ray shard then runs its
+            items in checkpointed slices of ``concurrency``.
     """
 
     name: str
@@ -152,6 +156,7 @@ class GraphSpec:
     merge: Callable[[Any, Mapping[str, Any], list[Mapping[str, Any]]], dict] | None = (
         None
     )
+    item_tasks: bool = False
 
     def build_graph(self, **kw: Any) -> Any:
         return importlib.import_module(self.module).build_graph(**kw)

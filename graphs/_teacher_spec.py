@@ -229,4 +229,5 @@ spec = GraphSpec(
     evidence=evidence,
     shard_key="users",
     merge=merge,
+    item_tasks=True,
 )
