@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -268,3 +269,30 @@ def test_cli_backend_ray_prints_the_one_process_report(teacher_local, tmp_path):
     rep = json.loads(out.stdout)
     assert rep["metrics"] == local.metrics
     assert [s["shard"] for s in rep["shards"]] == ["0-of-2", "1-of-2"]
+
+
+def test_several_tune_tasks_run_at_once_with_their_one_process_reports(
+    ray_cluster, tmp_path
+):
+    from agenticrec.distributed import run_many
+    from agenticrec.graphs.tune import TuneContext
+
+    fast = dict(rounds=1, candidates=3, offline_events=1, embedding="hashing")
+
+    def tasks() -> list[TuneContext]:
+        # the Skillhub path binds the thread, whose id seeds the A/B tests
+        return [
+            TuneContext(seed=s, skillhub=str(tmp_path / f"hub{s}"), **fast)
+            for s in (0, 1)
+        ]
+
+    def strip(rep) -> dict:
+        return rep.model_dump(mode="json", exclude={"timings", "cached"})
+
+    local = [run("tune", c) for c in tasks()]
+    for s in (0, 1):  # each task starts from an empty Skillhub again
+        shutil.rmtree(tmp_path / f"hub{s}")
+    many = run_many("tune", tasks(), checkpoint=tmp_path / "ck")
+    assert [strip(r) for r in many] == [strip(r) for r in local]
+    assert strip(many[0]) != strip(many[1])  # two different tasks, in order
+    assert all((tmp_path / "ck" / f"{i}.sqlite").is_file() for i in (0, 1))
