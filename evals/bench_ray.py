@@ -7,7 +7,8 @@ how many users' decisions are in flight, not a model. Peers side by side in
 one run (ratios are what to compare; absolute times swing on a shared
 machine):
 
-* in-process, ``--concurrency C`` (the runtime's own fan-out);
+* in-process, ``--concurrency C`` and ``--concurrency 4C`` (the runtime's
+  own fan-out, as many users in flight as the 4-worker Ray run);
 * ``--backend ray --workers N`` for N = 1, 2, 4, each shard with the same
   ``--concurrency C`` (so N workers keep N x C users in flight), on a local
   Ray started here with one slot per worker; each measured after a warm-up
@@ -72,6 +73,11 @@ def main(argv: list[str] | None = None) -> None:
                 time.perf_counter() - t,
             )
         )
+        wide = max(levels) * args.concurrency  # as many in flight as Ray's most
+        t = time.perf_counter()
+        rep = run("teacher", TeacherContext(**{**kw, "concurrency": wide}))
+        wall = time.perf_counter() - t
+        rows.append(_row(f"in-process, concurrency {wide}", rep, wall))
         ray.init(
             num_cpus=max(levels),
             include_dashboard=False,
