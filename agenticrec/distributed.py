@@ -334,8 +334,9 @@ def run_ray(
         n = ctx.workers or int(ray.cluster_resources().get("CPU", 1))
         shards = split(items, n)
         stems = [_shard_stem(thread_id, i, len(shards)) for i in range(len(shards))]
-        if new_thread:
-            for stem in stems:
+        for stem in stems:
+            (folder / f"{stem}.pids").unlink(missing_ok=True)  # this run's attempts
+            if new_thread:
                 for f in folder.glob(f"{stem}.*"):
                     f.unlink()
         shipped = replace(ctx)  # the settings and services, no open services

@@ -179,6 +179,7 @@ def test_teacher_on_two_workers_matches_one_process(
     assert _by_user(traj) == _by_user(local_traj)
     again = run("teacher", ctx, checkpoint=tmp_path / "ck")  # finished shards
     assert again.cached and again.metrics == local.metrics
+    assert [s["attempts"] for s in again.shards] == [1, 1]
     assert _by_user(traj) == _by_user(local_traj)  # nothing appended twice
 
 
@@ -195,6 +196,11 @@ def test_dualagent_on_two_workers_matches_one_process(ray_cluster):
         local.satisfiability,
     )
     assert len(rep.shards) == 2
+    # the coordinator decides per shard: every user once, each shard's rounds
+    coord = {**kw, "method": "dualagent", "backend": "ray", "workers": 2}
+    rep = run("dualagent", DualAgentContext(**coord))
+    assert rep.users == 6 and rep.metrics["dualagent"]["users"] == 6
+    assert len(rep.alpha_trace) in (2, 4)  # shards agreed, or both listed
 
 
 def _kill_after_ends(folder: Path, ends: int, killed: dict) -> None:
