@@ -550,6 +550,16 @@ _RUN_OPTIONS = {
             help="Write a self-contained HTML report (DIR/index.html) of the run.",
         ),
     ),
+    "seed_list": (
+        str | None,
+        typer.Option(
+            None,
+            "--seed-list",
+            help="With --backend ray: one whole run per seed (comma-separated, "
+            "e.g. 0,1,2,3), all at once, one Ray task each; one report per seed "
+            "(a JSON list with --json).",
+        ),
+    ),
 }
 
 
@@ -585,6 +595,14 @@ def make_command(spec: GraphSpec) -> Callable[..., None]:
 
     def command(**kw: Any) -> None:
         ctx = spec.context(**{n: kw[n] for n in field_names})
+        if kw["seed_list"] is not None:
+            reports = seed_runs(spec, ctx, kw["seed_list"], kw["checkpoint"])
+            if kw["as_json"]:
+                out = [r.model_dump(mode="json") for r in reports]
+                emit_report(out, as_json=True)
+            for r in [] if kw["as_json"] else reports:
+                emit_report(r, as_json=False, title=f"{spec.name}, seed {r.seed}")
+            return
         if kw["report_dir"] is not None:
             ctx = report_html.report_context(ctx, kw["report_dir"])
         chosen = [a for a in spec.answers if kw.get(f"answer_{a}")]
@@ -636,6 +654,42 @@ def make_command(spec: GraphSpec) -> Callable[..., None]:
     command.__doc__ = spec.description
     command.__name__ = f"run_{spec.name}"
     return command
+
+
+def seed_runs(
+    spec: GraphSpec, ctx: Any, seeds: str, checkpoint: Path | None
+) -> list[Report]:
+    """``--seed-list``: ``ctx`` once per seed, all at once on Ray
+    (:func:`agenticrec.distributed.run_many`), reports in seed order.
+
+    Raises:
+        ConfigError: no ``--backend ray``, a seed that is not an integer in
+            range, or runs that would share one Skillhub folder.
+    """
+    from dataclasses import replace
+
+    from agenticrec.errors import ConfigError
+
+    if ctx.backend != "ray":
+        raise ConfigError("--seed-list runs the seeds on Ray: add --backend ray")
+    try:
+        values = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--seed-list {seeds!r}: expected comma-separated integers"
+        ) from None
+    if not values or len(set(values)) != len(values):
+        raise ConfigError(f"--seed-list {seeds!r}: expected distinct seeds")
+    # tune's Skillhub is a Chroma folder, not safe across processes
+    if getattr(ctx, "skillhub", ":temp:") != ":temp:":
+        raise ConfigError(
+            "--seed-list: runs at once cannot share one Skillhub folder; pass "
+            "--skillhub :temp: (each run its own temporary Skillhub)"
+        )
+    contexts = [replace(ctx, seed=s, backend="local") for s in values]
+    from agenticrec.distributed import run_many
+
+    return run_many(spec, contexts, address=ctx.address, checkpoint=checkpoint)
 
 
 def register_commands(run_app: typer.Typer) -> None:
