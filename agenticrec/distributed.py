@@ -61,6 +61,7 @@ MAX_RETRIES = 3
 ENV_PREFIXES = ("AGENTICREC_", "JAX_", "XLA_", "LANGGRAPH_")
 """Environment variables the driver hands every shard (data dirs, prompt
 dirs, LLM endpoint, JAX platform)."""
+SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 
 
 class ClusterError(RuntimeError):
@@ -140,7 +141,13 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None):
 
 
 def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
+    """The driver's variables a shard needs; secrets stay out of Ray's
+    runtime env (the context already carries the API key it needs)."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(ENV_PREFIXES) and not k.endswith(SECRET_SUFFIXES)
+    }
 
 
 def _shard_stem(thread_id: str, i: int, n: int) -> str:

@@ -108,6 +108,17 @@ def test_appending_a_run_twice_writes_each_record_once(tmp_path):
     assert [x["type"] for x in lines] == ["run", "step", "step", "end"]
 
 
+def test_shards_get_the_drivers_settings_but_no_secret(monkeypatch):
+    from agenticrec.distributed import _env
+
+    monkeypatch.setenv("AGENTICREC_LLM_API_KEY", "sk-secret")
+    monkeypatch.setenv("AGENTICREC_LLM_MODEL", "stub")
+    monkeypatch.setenv("HOME_UNRELATED", "x")
+    env = _env()
+    assert env["AGENTICREC_LLM_MODEL"] == "stub"
+    assert "AGENTICREC_LLM_API_KEY" not in env and "HOME_UNRELATED" not in env
+
+
 def test_backend_ray_names_the_extra_when_ray_is_missing(tmp_path):
     fake = tmp_path / "site" / "ray"
     fake.mkdir(parents=True)
