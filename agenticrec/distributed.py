@@ -217,8 +217,15 @@ def _run_shard(
         "resumed": resumed,
         "cached": cached,
         "node": socket.gethostname(),
+        "devices": _device_count(),
         "seconds": round(time.perf_counter() - t0, 3),
     }
+
+
+def _device_count() -> int:
+    import jax
+
+    return jax.local_device_count()
 
 
 def _slices(spec: GraphSpec, ctx: Any, items: list[Any]) -> list[list[Any]]:
@@ -389,6 +396,7 @@ def run_ray(
             "pids": o["attempts"],
             "resumed": o["resumed"],
             "node": o["node"],
+            "devices": o["devices"],
             "seconds": o["seconds"],
         }
         for i, (shard, o) in enumerate(zip(shards, outs, strict=True))

@@ -75,7 +75,7 @@ class Report(ReportPart):
     shards: list[dict[str, Any]] | None = None
     """With ``backend="ray"``: each shard's users, attempts (worker pids),
     tasks its last attempt found finished in its checkpoint (``resumed``),
-    node and seconds (:mod:`agenticrec.distributed`)."""
+    node, local JAX devices and seconds (:mod:`agenticrec.distributed`)."""
 
     def summary(self) -> str:
         """One line of what the run found (``agenticrec demo``)."""

@@ -212,6 +212,20 @@ def test_dualagent_on_two_workers_matches_one_process(ray_cluster):
     assert len(rep.alpha_trace) in (2, 4)  # shards agreed, or both listed
 
 
+def test_each_dualagent_worker_shards_its_users_over_its_local_devices(
+    ray_cluster, monkeypatch
+):
+    kw = dict(users=6, pop_size=16, generations=4, coordinator_every=2)
+    kw.update(n_candidates=60, method="fixed", baselines=False)
+    local = run("dualagent", DualAgentContext(**kw))  # this process: 1 device
+    # the shards' workers start with two host devices each (XLA_ variables
+    # travel to the shards); --devices 0 shards over all of them
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    rep = run("dualagent", DualAgentContext(**kw, backend="ray", workers=2))
+    assert [s["devices"] for s in rep.shards] == [2, 2]
+    assert rep.metrics == local.metrics
+
+
 def _kill_after_ends(folder: Path, ends: int, killed: dict) -> None:
     """SIGKILL shard 0's worker once its trajectory file holds ``ends``
     finished users (each checkpointed before the next starts at concurrency
