@@ -8,7 +8,9 @@
 2. Each shard is one Ray task running the ordinary runner in-process on its
    users, with its own checkpoint file ``<dir>/<thread>.<i>-of-<N>.sqlite``
    and thread ``<thread>.<i>-of-<N>`` (``<thread>``: the run's thread id,
-   by default the digest of the whole run's binding). A worker that dies is
+   by default the digest of the whole run's binding; a graph whose users are
+   tasks of one step runs them in slices of ``concurrency``, threads
+   ``<thread>.<i>-of-<N>.<j>``, see :func:`_slices`). A worker that dies is
    replaced by Ray (``max_retries``) and the shard's next attempt resumes
    from that file: the users it had finished are not run again.
 3. A shard returns its final state and its trajectory records (written to a
@@ -235,7 +237,8 @@ def _slices(spec: GraphSpec, ctx: Any, items: list[Any]) -> list[list[Any]]:
     LangGraph submits every task of a step to one pool bounded by
     ``max_concurrency`` and queues each finished task's checkpoint write
     behind the tasks still waiting, so in one thread of more users than
-    ``concurrency`` no user's result is durable until nearly all have run.
+    ``concurrency`` no user's result is durable until nearly all have
+    started.
     One thread per slice of ``concurrency`` users keeps every finished
     user's result durable at once: a killed worker loses only the users in
     flight."""
