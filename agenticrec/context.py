@@ -218,6 +218,31 @@ class Context:
         env="AGENTICREC_CONCURRENCY",
         binds=False,
     )
+    backend: str = setting(
+        "local",
+        "Where the run's users are processed: local (this process) or ray "
+        "(shards of the users on a Ray cluster; pip install 'agenticrec[ray]', "
+        "see docs/ray.md). Same seed, same report, whatever the backend.",
+        choices=("local", "ray"),
+        env="AGENTICREC_BACKEND",
+        binds=False,
+    )
+    workers: int = setting(
+        0,
+        "With --backend ray: shards (Ray tasks) the users are split into, at "
+        "most one per user; 0: one per CPU of the cluster.",
+        ge=0,
+        le=4096,
+        env="AGENTICREC_WORKERS",
+        binds=False,
+    )
+    address: str | None = setting(
+        None,
+        "With --backend ray: the cluster to join (host:6379, ray://host:10001 or "
+        "auto); default: start a local Ray for this run.",
+        env="AGENTICREC_RAY_ADDRESS",
+        binds=False,
+    )
     model: SkipJsonSchema[BaseChatModel | None] = service(
         None,
         "LangChain chat model every role decides with (any provider), wrapped in "

@@ -72,6 +72,10 @@ class Report(ReportPart):
     pending: Any = None
     """The pending interrupt's value while ``status == "awaiting_input"``."""
     timings: dict[str, float] = {}
+    shards: list[dict[str, Any]] | None = None
+    """With ``backend="ray"``: each shard's users, attempts (worker pids),
+    tasks its last attempt found finished in its checkpoint (``resumed``),
+    node, local JAX devices and seconds (:mod:`agenticrec.distributed`)."""
 
     def summary(self) -> str:
         """One line of what the run found (``agenticrec demo``)."""
@@ -120,6 +124,15 @@ class GraphSpec:
         requires: what a run needs beyond the package and the data (e.g. a
             trained model), in words; ``agenticrec demo`` skips such graphs
             and says why.
+        shard_key: the input list a run may split across Ray workers
+            (``"users"``); ``None``: the graph cannot be sharded.
+        merge: ``(ctx, whole input, final state of each shard in order) ->
+            the state of the whole run``, from which ``report`` recomputes
+            every metric over the union of the shards' per-user results
+            (never an average of the shards' averages).
+        item_tasks: each ``shard_key`` item is its own task of one step (a
+            ``Send`` per user, as in the teacher); a Ray shard then runs its
+            items in checkpointed slices of ``concurrency``.
     """
 
     name: str
@@ -139,6 +152,11 @@ class GraphSpec:
     evidence: Callable[[str, Any], list[str]] | None = None
     prepare: Callable[[Any, bool], None] | None = None
     requires: str | None = None
+    shard_key: str | None = None
+    merge: Callable[[Any, Mapping[str, Any], list[Mapping[str, Any]]], dict] | None = (
+        None
+    )
+    item_tasks: bool = False
 
     def build_graph(self, **kw: Any) -> Any:
         return importlib.import_module(self.module).build_graph(**kw)

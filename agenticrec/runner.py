@@ -106,8 +106,13 @@ def run(
     new_thread: bool = False,
     resume: Any = None,
     progress: Callable[[int, int], None] | None = None,
+    input: Mapping[str, Any] | None = None,
 ) -> Report:
     """Run (or resume) ``graph`` under ``ctx`` and return its typed report.
+
+    With ``ctx.backend == "ray"`` the run's users are split into shards run
+    on a Ray cluster and the report is recomputed from their union
+    (:func:`agenticrec.distributed.run_ray`; ``checkpoint`` is then a folder).
 
     Args:
         checkpoint: a SQLite file path (or an open :class:`Checkpoint`, or a
@@ -119,6 +124,8 @@ def run(
             the spec's ``progress`` after each step and from the graph's own
             `emit_progress` events); a callback taking a third argument also
             gets the event's note (what runs now, or ``None``).
+        input: the graph input instead of ``spec.make_input(ctx)`` (a Ray
+            shard's users).
 
     Raises:
         CheckpointError: unsafe checkpoint, a thread bound to other
@@ -126,6 +133,22 @@ def run(
     """
     spec = get_graph(graph) if isinstance(graph, str) else graph
     ctx = ctx if ctx is not None else spec.context()
+    if getattr(ctx, "backend", "local") == "ray":
+        from agenticrec.distributed import run_ray
+
+        if resume is not None or input is not None:
+            raise CheckpointError(
+                "backend=ray runs the graph's whole input and answers no interrupt; "
+                "use backend=local for resume= or input="
+            )
+        return run_ray(
+            spec,
+            ctx,
+            checkpoint=checkpoint,
+            thread_id=thread_id,
+            new_thread=new_thread,
+            progress=progress,
+        )
     if isinstance(checkpoint, str | Path):
         with open_checkpointer(checkpoint) as ck:
             return run(
@@ -136,11 +159,12 @@ def run(
                 new_thread=new_thread,
                 resume=resume,
                 progress=progress,
+                input=input,
             )
     t0 = time.perf_counter()
     if spec.prepare is not None:
         spec.prepare(ctx, checkpoint is not None)
-    inp = spec.make_input(ctx)
+    inp = dict(input) if input is not None else spec.make_input(ctx)
     bind = binding(spec, ctx, inp)
     thread_id = thread_id or f"{spec.name}-{binding_digest(bind)}"
     setup_s = time.perf_counter() - t0
@@ -206,6 +230,11 @@ def _stream(
             # again (LangGraph cannot resume with None)
             answered = resume is not None and _pending(snap) is not None
             start = Command(resume=resume) if answered else None
+        elif snap.metadata is not None and snap.values:
+            # the graph finished but its process died before the thread was
+            # marked done: report it; invoking it again would add every
+            # result a second time (list reducers)
+            start = None
         if threads is not None:
             threads.bind(thread_id, bind)
     t1 = time.perf_counter()
@@ -487,7 +516,10 @@ _RUN_OPTIONS = {
     "checkpoint": (
         Path | None,
         typer.Option(
-            None, "--checkpoint", help="SQLite checkpoint file; enables resume."
+            None,
+            "--checkpoint",
+            help="SQLite checkpoint file; enables resume. With --backend ray: a "
+            "folder holding one file per shard.",
         ),
     ),
     "thread_id": (
@@ -516,6 +548,16 @@ _RUN_OPTIONS = {
             None,
             "--report",
             help="Write a self-contained HTML report (DIR/index.html) of the run.",
+        ),
+    ),
+    "seed_list": (
+        str | None,
+        typer.Option(
+            None,
+            "--seed-list",
+            help="With --backend ray: one whole run per seed (comma-separated, "
+            "e.g. 0,1,2,3), all at once, one Ray task each; one report per seed "
+            "(a JSON list with --json).",
         ),
     ),
 }
@@ -553,6 +595,14 @@ def make_command(spec: GraphSpec) -> Callable[..., None]:
 
     def command(**kw: Any) -> None:
         ctx = spec.context(**{n: kw[n] for n in field_names})
+        if kw["seed_list"] is not None:
+            reports = seed_runs(spec, ctx, kw["seed_list"], kw["checkpoint"])
+            if kw["as_json"]:
+                out = [r.model_dump(mode="json") for r in reports]
+                emit_report(out, as_json=True)
+            for r in [] if kw["as_json"] else reports:
+                emit_report(r, as_json=False, title=f"{spec.name}, seed {r.seed}")
+            return
         if kw["report_dir"] is not None:
             ctx = report_html.report_context(ctx, kw["report_dir"])
         chosen = [a for a in spec.answers if kw.get(f"answer_{a}")]
@@ -563,7 +613,11 @@ def make_command(spec: GraphSpec) -> Callable[..., None]:
         resume = spec.answers[chosen[0]] if chosen else None
         interactive = bool(spec.answers) and not kw["as_json"] and sys.stdin.isatty()
         with contextlib.ExitStack() as stack:
-            ck: Any = stack.enter_context(open_checkpointer(kw["checkpoint"]))
+            if ctx.backend == "ray":  # a folder of per-shard files, opened there
+                ck: Any = kw["checkpoint"]
+                interactive = False
+            else:
+                ck = stack.enter_context(open_checkpointer(kw["checkpoint"]))
             if ck is None and interactive:
                 from langgraph.checkpoint.memory import InMemorySaver
 
@@ -600,6 +654,42 @@ def make_command(spec: GraphSpec) -> Callable[..., None]:
     command.__doc__ = spec.description
     command.__name__ = f"run_{spec.name}"
     return command
+
+
+def seed_runs(
+    spec: GraphSpec, ctx: Any, seeds: str, checkpoint: Path | None
+) -> list[Report]:
+    """``--seed-list``: ``ctx`` once per seed, all at once on Ray
+    (:func:`agenticrec.distributed.run_many`), reports in seed order.
+
+    Raises:
+        ConfigError: no ``--backend ray``, a seed that is not an integer in
+            range, or runs that would share one Skillhub folder.
+    """
+    from dataclasses import replace
+
+    from agenticrec.errors import ConfigError
+
+    if ctx.backend != "ray":
+        raise ConfigError("--seed-list runs the seeds on Ray: add --backend ray")
+    try:
+        values = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--seed-list {seeds!r}: expected comma-separated integers"
+        ) from None
+    if not values or len(set(values)) != len(values):
+        raise ConfigError(f"--seed-list {seeds!r}: expected distinct seeds")
+    # tune's Skillhub is a Chroma folder, not safe across processes
+    if getattr(ctx, "skillhub", ":temp:") != ":temp:":
+        raise ConfigError(
+            "--seed-list: runs at once cannot share one Skillhub folder; pass "
+            "--skillhub :temp: (each run its own temporary Skillhub)"
+        )
+    contexts = [replace(ctx, seed=s, backend="local") for s in values]
+    from agenticrec.distributed import run_many
+
+    return run_many(spec, contexts, address=ctx.address, checkpoint=checkpoint)
 
 
 def register_commands(run_app: typer.Typer) -> None:

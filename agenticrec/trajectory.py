@@ -194,6 +194,34 @@ class TrajectoryWriter:
             self._next[run_id] = 0
         return Recorder(self, run_id)
 
+    def append(self, traj: Trajectory) -> int:
+        """Copy one run read from another file (a Ray shard's) into this one,
+        records unchanged, skipping what this file already holds of that run
+        (its header, every ``step_id`` already written, its end): appending
+        the same run twice, or the rest of a half-copied run, writes each
+        record once. Returns the records written."""
+        run_id = traj.header.run_id
+        wrote = 0
+        with self._tlock:
+            if run_id not in self._seen:
+                self._append(traj.header)
+                self._seen[run_id] = set()
+                self._next[run_id] = 0
+                wrote += 1
+            seen = self._seen[run_id]
+            for step in traj.steps:
+                if step.step_id in seen:
+                    continue
+                self._append(step)
+                seen.add(step.step_id)
+                self._next[run_id] = max(self._next[run_id], step.index + 1)
+                wrote += 1
+            if traj.end is not None and "__end__" not in seen:
+                self._append(traj.end)
+                seen.add("__end__")
+                wrote += 1
+        return wrote
+
     def close(self) -> None:
         if self._fh.closed:
             return

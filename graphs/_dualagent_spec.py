@@ -7,9 +7,17 @@ import math
 import os
 from typing import Any
 
+import numpy as np
+
+from agenticrec.errors import ConfigError
 from agenticrec.graphs._dualagent_scoring import list_baselines
 from agenticrec.graphs._runtime import policy_counts
-from agenticrec.graphs.dualagent import GRAPH_NAME, DualAgentContext, workspace
+from agenticrec.graphs.dualagent import (
+    GRAPH_NAME,
+    DualAgentContext,
+    final_result,
+    workspace,
+)
 from agenticrec.graphspec import GraphSpec, Report, RunResult
 from agenticrec.workspace import data_workspace
 
@@ -89,6 +97,11 @@ def enable_compile_cache() -> str | None:
 
 
 def prepare(ctx: DualAgentContext, checkpointed: bool = False) -> None:
+    if ctx.backend == "ray" and ctx.plot:
+        raise ConfigError(
+            "plot: the per-generation plots need one batch; run with --backend "
+            "local to plot, or leave --plot out with --backend ray"
+        )
     enable_compile_cache()
 
 
@@ -162,6 +175,51 @@ def report(res: RunResult) -> DualAgentReport:
     )
 
 
+def merge(ctx: DualAgentContext, inp: dict[str, Any], states: list[dict]) -> dict:
+    """The whole batch's state from its Ray shards': their final populations,
+    in user order, scored together by
+    :func:`~agenticrec.graphs.dualagent.final_result` exactly as one process
+    scores its batch (each user's evolution is independent of its batch: its
+    own seed, candidates and constraints).
+
+    With a fixed alpha (methods ``fixed``, ``exploit``, ``explore``,
+    ``nsga2``) every shard's coordinator rounds agree and the report equals
+    one process's. With ``dualagent`` each shard's coordinator decides alpha
+    from its own batch means, so the shards may differ: each user keeps its
+    shard's final alpha, and ``rounds`` lists every shard's rounds (tagged
+    ``shard``).
+    """
+    users = list(inp["users"])
+    w = workspace(ctx, users)
+    lists = np.concatenate([np.asarray(s["lists"], np.int32) for s in states])
+    if lists.shape[0] != w.n_users:
+        raise ConfigError(
+            f"dualagent merge: the shards hold {lists.shape[0]} populations for a "
+            f"batch of {w.n_users} users"
+        )
+    ne = np.concatenate(
+        [
+            np.full(len(s["lists"]), round(s["alpha"] * ctx.pop_size), np.int32)
+            for s in states
+        ]
+    )
+    decided = [[(r["alpha"], r["policy"]) for r in s.get("rounds", [])] for s in states]
+    if all(d == decided[0] for d in decided):
+        rounds, trace = list(states[0].get("rounds", [])), states[0].get("trace", [])
+    else:
+        rounds = [{**r, "shard": i} for i, s in enumerate(states) for r in s["rounds"]]
+        trace = [{**r, "shard": i} for i, s in enumerate(states) for r in s["trace"]]
+    return {
+        "users": users,
+        "generation": states[0]["generation"],
+        "budget": states[0]["budget"],
+        "alpha": states[0]["alpha"],
+        "rounds": rounds,
+        "trace": list(trace),
+        "result": final_result(ctx, w, lists, ne),
+    }
+
+
 def dataset(ctx: DualAgentContext) -> dict[str, Any]:
     ws = ctx.ws()
     return {"name": ws.name, "fingerprint": ws.base.fingerprint}
@@ -191,4 +249,6 @@ spec = GraphSpec(
     recursion_limit=recursion_limit,
     demo={"users": 20, "pop_size": 40, "generations": 20},
     prepare=prepare,
+    shard_key="users",
+    merge=merge,
 )

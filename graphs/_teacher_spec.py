@@ -150,6 +150,15 @@ def _catalogue_baselines(ws, users, targets) -> dict[str, dict[str, float]]:
     return out
 
 
+def merge(ctx: TeacherContext, inp: dict[str, Any], states: list[dict]) -> dict:
+    """The whole run's state from its Ray shards': every user's result (the
+    report recomputes each metric from them, as in one process)."""
+    return {
+        "users": list(inp["users"]),
+        "results": [r for s in states for r in s.get("results", [])],
+    }
+
+
 def dataset(ctx: TeacherContext) -> dict[str, Any]:
     ws = ctx.ws()
     return {"name": ws.name, "fingerprint": ws.dataset.fingerprint}
@@ -218,4 +227,7 @@ spec = GraphSpec(
     replay_tools=replay_tools,
     tool_schemas=tool_schemas,
     evidence=evidence,
+    shard_key="users",
+    merge=merge,
+    item_tasks=True,
 )

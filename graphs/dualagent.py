@@ -61,6 +61,7 @@ __all__ = [
     "DualAgentInput",
     "DualAgentState",
     "build_graph",
+    "final_result",
     "fixed_alpha",
     "graph",
     "method_config",
@@ -261,17 +262,18 @@ def workspace(ctx: DualAgentContext, users: list[int]) -> dp.Layout:
     mesh = ctx.mesh()
     n_dev = 1 if mesh is None else mesh.size
     specs = ctx.specs()
-    dp.check_memory(
-        ctx.ws(),
-        specs,
-        users=len(users),
-        devices=n_dev,
-        k=ctx.k,
-        pop_size=ctx.pop_size,
-        n_candidates=ctx.n_candidates,
-        dim=ctx.embedding_dim,
-        limit_gb=ctx.memory_gb,
-    )
+    if ctx.backend != "ray":  # on Ray each shard checks its own batch
+        dp.check_memory(
+            ctx.ws(),
+            specs,
+            users=len(users),
+            devices=n_dev,
+            k=ctx.k,
+            pop_size=ctx.pop_size,
+            n_candidates=ctx.n_candidates,
+            dim=ctx.embedding_dim,
+            limit_gb=ctx.memory_gb,
+        )
     return dp.layout(
         ctx.data,
         int(ctx.embedding_dim),
@@ -534,13 +536,38 @@ def finalize(
     """Pick each user's list among the strictly feasible solutions; score it."""
     ctx = _ctx(runtime)
     w = workspace(ctx, state["users"])
-    u = w.problem.n_users
-    ne = _n_exploit(state["alpha"], ctx.pop_size, u)
+    ne = _n_exploit(state["alpha"], ctx.pop_size, w.n_users)
+    result = final_result(ctx, w, np.asarray(state["lists"], np.int32), ne)
+    _record(
+        ctx,
+        config,
+        "finalize",
+        step_id="finalize",
+        observation={"users": w.n_users, "pick": ctx.pick},
+        metrics=result["summary"],
+    )
+    _record(ctx, config, "__end__", metrics=result["summary"])
+    return {"result": result}
+
+
+def final_result(
+    ctx: DualAgentContext, w: dp.Layout, lists: np.ndarray, n_exploit: np.ndarray
+) -> dict[str, Any]:
+    """Each user's served list, picked among the strictly feasible solutions
+    of its final population, and its scores.
+
+    Args:
+        lists: ``int[U, N, k]`` the final populations (candidate positions)
+            of ``w``'s users.
+        n_exploit: ``int[U]`` exploitation slots per user (alpha * N).
+    """
+    pad = w.problem.n_users - w.n_users
+    ne = np.concatenate([n_exploit, np.repeat(n_exploit[-1:], pad)])
     pop, _ = ev.assess(
         w.problem,
-        w.pad(np.asarray(state["lists"], np.int32)),
-        ne,
-        np.zeros(u, np.float32),
+        w.pad(lists),
+        ne.astype(np.int32),
+        np.zeros(w.problem.n_users, np.float32),
         mesh=w.mesh,
     )
     slot, _ = ev.pick(pop, ctx.pick, weights=ctx.weights(), max_loss=ctx.max_loss)
@@ -552,16 +579,7 @@ def finalize(
     result["population_feasible_rate"] = round(
         float(np.mean(np.asarray(pop.viol)[: w.n_users] == 0)), 6
     )
-    _record(
-        ctx,
-        config,
-        "finalize",
-        step_id="finalize",
-        observation={"users": w.n_users, "pick": ctx.pick},
-        metrics=result["summary"],
-    )
-    _record(ctx, config, "__end__", metrics=result["summary"])
-    return {"result": result}
+    return result
 
 
 def after_evolve(state: DualAgentState) -> Literal["coordinator", "finalize"]:

@@ -50,7 +50,8 @@ def render() -> str:
         "thread's binding (a resumed thread with another value is refused).",
         "Hidden settings have no CLI flag; set them by environment variable or",
         "in Python. Every `run` command also takes `--checkpoint PATH`,",
-        "`--thread-id ID`, `--new-thread` and `--json`.",
+        "`--thread-id ID`, `--new-thread` and `--json`, and with `--backend",
+        "ray` `--seed-list 0,1,...` (one whole run per seed, see docs/ray.md).",
         "",
     ]
     for spec in load_graphs(plugins=False).values():

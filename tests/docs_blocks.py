@@ -34,6 +34,8 @@ SKIPS = {
     "builds": "builds llama.cpp from source (.ci/run runs it before the tests)",
     "installs": "installs the checkout into the running environment; "
     "tests/test_packaging.py installs it apart and runs a graph from there",
+    "cluster": "needs several machines (a Ray head and worker nodes); "
+    "tests/test_distributed.py runs the same code on a local Ray",
 }
 """The only reasons a block may be skipped for; anything else fails."""
 

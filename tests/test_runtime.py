@@ -92,6 +92,20 @@ def test_a_finished_thread_returns_its_stored_report_without_running(tmp_path):
     assert traj.read_bytes() == lines  # nothing ran, nothing was recorded
 
 
+def test_a_finished_graph_not_yet_marked_done_is_reported_not_rerun(tmp_path):
+    """Killed between the graph's last checkpoint and the thread's ``done``
+    mark: the re-run reports the stored state; invoking the graph again would
+    append every user's result a second time."""
+    ck = tmp_path / "ck.sqlite"
+    ctx = TeacherContext(users=3)
+    first = run("teacher", ctx, checkpoint=ck)
+    with open_checkpointer(ck) as c:  # as if the process died before finish()
+        c.threads.bind(first.thread_id, c.threads.get(first.thread_id)[0])
+    again = run("teacher", ctx, checkpoint=ck)
+    assert not again.cached
+    assert again.users == 3 and again.metrics == first.metrics
+
+
 def test_new_thread_discards_the_stored_run(tmp_path):
     ck = tmp_path / "ck.sqlite"
     run("teacher", TeacherContext(users=3), checkpoint=ck, thread_id="t")
