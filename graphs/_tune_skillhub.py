@@ -84,37 +84,34 @@ def hub_of(
     return services.get("tune.skillhub", build, close="close")
 
 
-def experiment_memory(path: Path, slug: str, objective: Objective) -> ExperimentMemory:
-    """The task's :class:`ExperimentMemory` (``<skillhub>/experiments/``)."""
+def _memory(
+    path: Path, folder: str, slug: str, objective: Objective
+) -> ExperimentMemory:
+    """``<path>/<folder>/<slug>-<objective>.jsonl``, kept to the 100
+    Pareto-diverse items on (offline north star, offline guard)."""
     from agenticrec.skills import ExperimentMemory
     from agenticrec.skills import Objective as MemoryObjective
 
     o = objective
     return ExperimentMemory(
-        path / "experiments" / f"{slug}-{o.name}.jsonl",
+        path / folder / f"{slug}-{o.name}.jsonl",
         objectives=[
             MemoryObjective(f"offline.{o.north_star}", "max"),
             MemoryObjective(f"offline.{o.guard}", "max"),
         ],
         capacity=100,
     )
+
+
+def experiment_memory(path: Path, slug: str, objective: Objective) -> ExperimentMemory:
+    """The task's A/B tests (``<skillhub>/experiments/``)."""
+    return _memory(path, "experiments", slug, objective)
 
 
 def estimate_memory(path: Path, slug: str, objective: Objective) -> ExperimentMemory:
-    """Every offline estimate of the task (``<skillhub>/estimates/``): the
-    Pareto-diverse 100 are kept; later runs read them as priors."""
-    from agenticrec.skills import ExperimentMemory
-    from agenticrec.skills import Objective as MemoryObjective
-
-    o = objective
-    return ExperimentMemory(
-        path / "estimates" / f"{slug}-{o.name}.jsonl",
-        objectives=[
-            MemoryObjective(f"offline.{o.north_star}", "max"),
-            MemoryObjective(f"offline.{o.guard}", "max"),
-        ],
-        capacity=100,
-    )
+    """Every offline estimate of the task (``<skillhub>/estimates/``); later
+    runs read them as priors (:func:`load_priors`)."""
+    return _memory(path, "estimates", slug, objective)
 
 
 def load_priors(
