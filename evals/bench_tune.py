@@ -172,6 +172,10 @@ def run_agent(ctx: tune.TuneContext) -> dict[str, Any]:
     return run("tune", ctx, thread_id=f"bench-{ctx.seed}").model_dump(mode="json")
 
 
+ASSIGNMENTS = 20
+"""Fresh assignments behind each pick's win share (``--assignments``)."""
+
+
 def confirm(task, ctx, over: dict, seed: int) -> dict[str, Any]:
     """One pre-registered A/B test of an offline-chosen config (the same
     assignment seed for every method of a seed) and its win share over 20
@@ -193,8 +197,12 @@ def confirm(task, ctx, over: dict, seed: int) -> dict[str, Any]:
         design=ctx.ab_design,
     )
     m = r.metrics[o.north_star]
-    rob = task.robustness(over, objective=o, alpha=ctx.alpha, design=ctx.ab_design)
-    welch = task.robustness(over, objective=o, alpha=ctx.alpha, design="welch")
+    rob = task.robustness(
+        over, objective=o, alpha=ctx.alpha, design=ctx.ab_design, seeds=ASSIGNMENTS
+    )
+    welch = task.robustness(
+        over, objective=o, alpha=ctx.alpha, design="welch", seeds=ASSIGNMENTS
+    )
     return {
         "sig": r.decision == "treatment",
         "diff": m.diff,
@@ -237,7 +245,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--candidates", type=int, default=6)
     ap.add_argument("--out", default="runs/bench_tune.json")
+    ap.add_argument(
+        "--assignments",
+        type=int,
+        default=20,
+        help="fresh assignments behind each pick's win share (1..1000)",
+    )
     args = ap.parse_args(argv)
+    if not 1 <= args.assignments <= 1000:
+        ap.error(f"--assignments {args.assignments}: must lie in 1..1000")
+    global ASSIGNMENTS
+    ASSIGNMENTS = args.assignments
     rows: list[dict[str, Any]] = []
     for seed in range(args.seeds):
         ctx = tune.TuneContext(
@@ -303,7 +321,7 @@ def summarize(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| method | seeds | offline evals | A/B tests | in-run winners | their "
         "population gain | offline pick: population gain (min..max) | "
-        "pick wins confirmation | pick win share (20 fresh tests) | "
+        "pick wins confirmation | pick win share (fresh tests) | "
         "same, Welch split |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
