@@ -172,11 +172,9 @@ def run_agent(ctx: tune.TuneContext) -> dict[str, Any]:
     return run("tune", ctx, thread_id=f"bench-{ctx.seed}").model_dump(mode="json")
 
 
-ASSIGNMENTS = 20
-"""Fresh assignments behind each pick's win share (``--assignments``)."""
-
-
-def confirm(task, ctx, over: dict, seed: int) -> dict[str, Any]:
+def confirm(
+    task, ctx, over: dict, seed: int, assignments: int = 20
+) -> dict[str, Any]:
     """One pre-registered A/B test of an offline-chosen config (the same
     assignment seed for every method of a seed) and its win share over 20
     fresh assignments."""
@@ -198,10 +196,10 @@ def confirm(task, ctx, over: dict, seed: int) -> dict[str, Any]:
     )
     m = r.metrics[o.north_star]
     rob = task.robustness(
-        over, objective=o, alpha=ctx.alpha, design=ctx.ab_design, seeds=ASSIGNMENTS
+        over, objective=o, alpha=ctx.alpha, design=ctx.ab_design, seeds=assignments
     )
     welch = task.robustness(
-        over, objective=o, alpha=ctx.alpha, design="welch", seeds=ASSIGNMENTS
+        over, objective=o, alpha=ctx.alpha, design="welch", seeds=assignments
     )
     return {
         "sig": r.decision == "treatment",
@@ -212,9 +210,9 @@ def confirm(task, ctx, over: dict, seed: int) -> dict[str, Any]:
     }
 
 
-def row(method, seed, budget, n_ab, winner, pick, task, ctx, seconds):
+def row(method, seed, budget, n_ab, winner, pick, task, ctx, seconds, assignments):
     """One table row: the in-run winner (if any) and the offline pick."""
-    c = confirm(task, ctx, pick, seed)
+    c = confirm(task, ctx, pick, seed, assignments)
     return {
         "method": method,
         "seed": seed,
@@ -254,8 +252,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     if not 1 <= args.assignments <= 1000:
         ap.error(f"--assignments {args.assignments}: must lie in 1..1000")
-    global ASSIGNMENTS
-    ASSIGNMENTS = args.assignments
     rows: list[dict[str, Any]] = []
     for seed in range(args.seeds):
         ctx = tune.TuneContext(
@@ -284,6 +280,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 task,
                 ctx,
                 time.perf_counter() - t0,
+                args.assignments,
             )
         )
         for name, fn in (
@@ -305,6 +302,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     task,
                     ctx,
                     time.perf_counter() - t0,
+                    args.assignments,
                 )
             )
         print(json.dumps(rows[-4:], default=str), file=sys.stderr)

@@ -225,8 +225,12 @@ class TuneTask:
         ]
         self.online = [pipeline(on_users, j) for j in range(1, 1 + online_events)]
         # the online users' pre-period (their events just before the online
-        # period, unused otherwise): the CUPED covariate and the strata
-        self.pre = [pipeline(on_users, j) for j in range(1 + online_events, 1 + last)]
+        # period, unused otherwise): the CUPED covariate and the strata, built
+        # on first use (only the CUPED designs read it)
+        self._pre_pipes = lambda: [
+            pipeline(on_users, j) for j in range(1 + online_events, 1 + last)
+        ]
+        self._pre: list[Pipeline] | None = None
         self.offline_user_ids = self.offline[0].user_ids
         self.online_user_ids = self.online[0].user_ids
         self.half = assign(self.offline_user_ids, seed=seed + 104729)
@@ -254,7 +258,9 @@ class TuneTask:
         if hit is not None:
             return hit
         config = PipelineConfig.from_flat(dict(overrides))
-        pipes = {"offline": self.offline, "online": self.online, "pre": self.pre}[side]
+        if side == "pre" and self._pre is None:
+            self._pre = self._pre_pipes()
+        pipes = {"offline": self.offline, "online": self.online, "pre": self._pre}[side]
         evs = [p.evaluate(config) for p in pipes]
         out: dict[str, Any] = {
             m: np.mean([e[m] for e in evs], axis=0) for m in AB_METRICS

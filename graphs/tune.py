@@ -365,6 +365,7 @@ def actor(
     inc = state["incumbent"]
     inc_gain = rel(inc["all"][o.north_star], state["control"]["all"][o.north_star])
     insight = state.get("insight", {})
+    stats = search.knob_stats(tried, o.north_star, o.guard)
     obs = {
         "task": state["task"],
         "north_star": o.north_star,
@@ -403,15 +404,12 @@ def actor(
         ][:4],
         "guard_knobs": [
             {"knob": e["knob"], "direction": e["direction"], "effect": e["effect"]}
-            for e in sorted(
-                search.knob_stats(tried, o.north_star, o.guard),
-                key=lambda e: -e["effect"],
-            )
+            for e in sorted(stats, key=lambda e: -e["effect"])
             if e["metric"] == o.guard and e["n"] >= 2
         ][:3],
         "knobs": PipelineConfig.describe(),
     }
-    frozen = sampling.inert_knobs(search.knob_stats(tried, o.north_star, o.guard))
+    frozen = sampling.inert_knobs(stats)
     obs["sampler"] = ctx.sampler
     obs["frozen"] = frozen
     obs["suggestions"] = sampling.ask(

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -27,6 +25,7 @@ from agenticrec.graphs.dualagent import DualAgentContext
 from agenticrec.graphs.teacher import TeacherContext
 from agenticrec.runner import run
 from agenticrec.trajectory import TrajectoryWriter, read_trajectories
+from tests.test_runtime import _cli  # the CLI in a subprocess
 
 REQUIRE_RAY_ENV = "AGENTICREC_REQUIRE_RAY"
 USERS = 24
@@ -50,16 +49,6 @@ def ray_cluster():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
-
-
-def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "agenticrec", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})},
-    )
 
 
 def _by_user(path: Path) -> dict[str, list[tuple]]:
