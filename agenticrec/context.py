@@ -255,6 +255,11 @@ class Context:
         ".decide(role, observation) -> Decision) or a BaseChatModel, deciding "
         "that role instead of the default policy.",
     )
+    collective: SkipJsonSchema[Any] = service(
+        None,
+        "The shards of a Ray run (agenticrec.collective.Group), set by the Ray "
+        "backend for each shard; None in one process.",
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -22,6 +22,14 @@
    whole run and its ``report`` recomputes every metric from the union of the
    per-user results, so the metrics equal one process's for the same seed.
 
+5. A graph whose nodes decide once for the whole batch
+   (``GraphSpec.collective``: DualAgent's coordinator) gets one
+   :class:`Rendezvous` actor per run: its shards all-gather exact partial
+   sums and shard 0's decisions through ``ctx.collective``
+   (:mod:`agenticrec.collective`), so every shard decides as one process
+   would. Such shards wait for each other, so they are gang-scheduled in a
+   placement group (:func:`_gang`).
+
 Ray is an optional extra, imported only here and only when asked for.
 Without ``--checkpoint`` the shard files live in a temporary folder removed
 after the run (on a multi-machine cluster pass a folder every node sees, or
@@ -33,16 +41,19 @@ driver).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import socket
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from agenticrec._io import atomic_write_text
 from agenticrec.checkpoint import Checkpoint, CheckpointError, binding_digest
 from agenticrec.errors import ConfigError
 from agenticrec.graphspec import GraphSpec, Report, RunResult, get_graph
@@ -51,6 +62,8 @@ __all__ = [
     "INSTALL_HINT",
     "MAX_RETRIES",
     "ClusterError",
+    "RayGroup",
+    "Rendezvous",
     "ray_session",
     "run_many",
     "run_ray",
@@ -150,6 +163,91 @@ def _env() -> dict[str, str]:
         for k, v in os.environ.items()
         if k.startswith(ENV_PREFIXES) and not k.endswith(SECRET_SUFFIXES)
     }
+
+
+class Rendezvous:
+    """The Ray actor behind a run's :class:`agenticrec.collective.Group`:
+    ``allgather(key, rank, value)`` waits until every shard gave ``key`` a
+    value, then answers the list (rank order) to each.
+
+    An async actor, so the shards' waiting calls do not block each other;
+    a shard blocked on its answer releases its CPU to Ray, so shards queued
+    behind it still start (no deadlock with more shards than slots). Each
+    finished key is written, atomically, as JSON to ``folder`` before anyone
+    gets it: a shard whose worker died, or a whole run started again on the
+    same checkpoint folder, asks again and gets the same answer, even when
+    the other shards went past that key long ago. JSON, never pickle: the
+    folder is read back.
+    """
+
+    def __init__(self, size: int, folder: str) -> None:
+        self.size = int(size)
+        self.folder = Path(folder)
+        self.done: dict[str, list[Any]] = {}
+        self.slots: dict[str, dict[int, Any]] = {}
+        self.events: dict[str, Any] = {}
+
+    def _path(self, key: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+        return self.folder / f"{safe}.json"
+
+    def _stored(self, key: str) -> list[Any] | None:
+        path = self._path(key)
+        if not path.exists():
+            return None
+        try:
+            vals = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"{path}: unreadable shared value ({exc})") from None
+        if not isinstance(vals, list) or len(vals) != self.size:
+            raise CheckpointError(
+                f"{path}: expected a list of {self.size} shard values; the "
+                "folder belongs to a run with another number of workers"
+            )
+        return vals
+
+    async def allgather(self, key: str, rank: int, value: Any) -> list[Any]:
+        import asyncio
+
+        if key not in self.done and (stored := self._stored(key)) is not None:
+            self.done[key] = stored
+        if key in self.done:
+            return self.done[key]
+        slot = self.slots.setdefault(key, {})
+        slot[int(rank)] = value
+        event = self.events.setdefault(key, asyncio.Event())
+        if len(slot) == self.size:
+            vals = [slot[r] for r in range(self.size)]
+            atomic_write_text(self._path(key), json.dumps(vals))
+            self.done[key] = vals
+            del self.slots[key]
+            event.set()
+        else:
+            await event.wait()
+        return self.done[key]
+
+
+@dataclass(frozen=True)
+class RayGroup:
+    """Shard ``rank`` of ``size``'s view of its run's :class:`Rendezvous`
+    (an :class:`agenticrec.collective.Group`)."""
+
+    actor: Any
+    rank: int
+    size: int
+
+    def allgather(self, key: str, value: Any) -> list[Any]:
+        import ray
+
+        return ray.get(self.actor.allgather.remote(key, self.rank, value))
+
+
+def _rendezvous(ray: Any, size: int, folder: Path) -> Any:
+    folder.mkdir(parents=True, exist_ok=True)
+    actor = ray.remote(Rendezvous).options(
+        num_cpus=0, max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES
+    )
+    return actor.remote(size, str(folder))
 
 
 def _shard_stem(thread_id: str, i: int, n: int) -> str:
@@ -259,14 +357,55 @@ def _unwrap(ray: Any, exc: Exception) -> Exception:
     return ClusterError(f"a shard failed on the Ray cluster: {exc}")
 
 
-def _submit(ray: Any, fn: Callable, *args: Any) -> Any:
+def _submit(ray: Any, fn: Callable, *args: Any, group: Any = None) -> Any:
+    opts: dict[str, Any] = {}
+    if group is not None:
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        opts["scheduling_strategy"] = PlacementGroupSchedulingStrategy(group)
     task = ray.remote(fn).options(
         num_cpus=1,
         max_retries=MAX_RETRIES,
         retry_exceptions=False,
         runtime_env={"env_vars": _env()},
+        **opts,
     )
     return task.remote(*args)
+
+
+GANG_TIMEOUT_S = 120.0
+"""How long a run whose shards share values waits for the cluster to hold
+every shard at once before it gives up (exit 1)."""
+
+
+def _gang(ray: Any, n: int) -> Any:
+    """A placement group of ``n`` one-CPU bundles, ready: shards that wait
+    for each other (a collective graph) must all run at once, or the ones
+    running wait forever for the ones Ray queued behind them.
+
+    Raises:
+        ConfigError: the cluster has fewer than ``n`` CPUs in all.
+        ClusterError: they were not free within ``GANG_TIMEOUT_S``.
+    """
+    from ray.util import placement_group, remove_placement_group
+
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if cpus < n:
+        raise ConfigError(
+            f"workers={n}: the shards of this graph run at once and share "
+            f"values, but the Ray cluster has {cpus} CPU(s); use --workers "
+            f"{max(cpus, 1)} or fewer, or a larger cluster"
+        )
+    pg = placement_group([{"CPU": 1}] * n, strategy="SPREAD")
+    try:
+        ray.get(pg.ready(), timeout=GANG_TIMEOUT_S)
+    except ray.exceptions.GetTimeoutError:
+        remove_placement_group(pg)
+        raise ClusterError(
+            f"the Ray cluster did not free {n} CPUs at once within "
+            f"{GANG_TIMEOUT_S:.0f} s for this run's shards"
+        ) from None
+    return pg
 
 
 def _gather(ray: Any, refs: list[Any], on_done: Callable[[int], None]) -> list[Any]:
@@ -351,12 +490,23 @@ def run_ray(
         n = ctx.workers or int(ray.cluster_resources().get("CPU", 1))
         shards = split(items, n)
         stems = [_shard_stem(thread_id, i, len(shards)) for i in range(len(shards))]
+        shared = folder / f"{_shard_stem(thread_id, 'shared', len(shards))}"
         for stem in stems:
             (folder / f"{stem}.pids").unlink(missing_ok=True)  # this run's attempts
             if new_thread:
                 for f in folder.glob(f"{stem}.*"):
                     f.unlink()
-        shipped = replace(ctx)  # the settings and services, no open services
+        if new_thread:
+            shutil.rmtree(shared, ignore_errors=True)
+        shipped = [replace(ctx)] * len(shards)  # settings, services, none open
+        group = gang = None
+        if spec.collective:
+            gang = _gang(ray, len(shards))
+            group = _rendezvous(ray, len(shards), shared)
+            shipped = [
+                replace(ctx, collective=RayGroup(group, i, len(shards)))
+                for i in range(len(shards))
+            ]
         setup_s = time.perf_counter() - t0
         tell = _users_progress(progress, [len(s) for s in shards])
         t1 = time.perf_counter()
@@ -365,14 +515,22 @@ def run_ray(
                 ray,
                 _run_shard,
                 spec.name,
-                shipped,
+                sctx,
                 {**inp, spec.shard_key: shard},
                 str(folder),
                 stem,
+                group=gang,
             )
-            for shard, stem in zip(shards, stems, strict=True)
+            for shard, stem, sctx in zip(shards, stems, shipped, strict=True)
         ]
-        outs = _gather(ray, refs, tell)
+        try:
+            outs = _gather(ray, refs, tell)
+        finally:
+            if group is not None:
+                from ray.util import remove_placement_group
+
+                ray.kill(group)
+                remove_placement_group(gang)
         graph_s = time.perf_counter() - t1
     _append_trajectories(ctx, [o["trajectories"] for o in outs])
     state = spec.merge(ctx, inp, [o["state"] for o in outs])

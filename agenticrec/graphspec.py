@@ -133,6 +133,10 @@ class GraphSpec:
         item_tasks: each ``shard_key`` item is its own task of one step (a
             ``Send`` per user, as in the teacher); a Ray shard then runs its
             items in checkpointed slices of ``concurrency``.
+        collective: the graph's nodes share batch-level values across a Ray
+            run's shards through ``ctx.collective``
+            (:mod:`agenticrec.collective`); the Ray backend then starts one
+            rendezvous actor for the run.
     """
 
     name: str
@@ -157,6 +161,7 @@ class GraphSpec:
         None
     )
     item_tasks: bool = False
+    collective: bool = False
 
     def build_graph(self, **kw: Any) -> Any:
         return importlib.import_module(self.module).build_graph(**kw)

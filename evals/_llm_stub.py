@@ -4,7 +4,8 @@ after a fixed delay with a valid teacher decision (stdlib only).
 It stands in for a remote endpoint's latency in :mod:`bench_runtime`: what
 is measured is how many users' decisions the runner keeps in flight, not
 the model. It reads the observation JSON the policy sends and answers the
-role's schema (planner, analyst, ranker, reflector), so every decision is a
+role's schema (planner, analyst, ranker, reflector; DualAgent's
+coordinator: alpha 0.4 in the first half, 0.7 after), so every decision is a
 validated model decision, never a fallback.
 """
 
@@ -37,6 +38,9 @@ def _decision(obs: dict[str, Any]) -> dict[str, Any]:
         return {"calls": [{"tool": tools[0], "args": {}}]}
     if "draft" in obs:
         return {"accept": True, "issues": [], "extra_analyses": []}
+    if "explore_contribution" in obs:  # the DualAgent coordinator
+        alpha = 0.4 if obs["progress"] < 0.5 else 0.7
+        return {"exploitation_ratio": alpha, "reasoning": "stub"}
     if "candidates" in obs and "k" in obs:
         items = [c["item"] for c in obs["candidates"]]
         return {"ranking": items[: obs["k"]], "rationale": "stub"}

@@ -182,12 +182,10 @@ def merge(ctx: DualAgentContext, inp: dict[str, Any], states: list[dict]) -> dic
     scores its batch (each user's evolution is independent of its batch: its
     own seed, candidates and constraints).
 
-    With a fixed alpha (methods ``fixed``, ``exploit``, ``explore``,
-    ``nsga2``) every shard's coordinator rounds agree and the report equals
-    one process's. With ``dualagent`` each shard's coordinator decides alpha
-    from its own batch means, so the shards may differ: each user keeps its
-    shard's final alpha, and ``rounds`` lists every shard's rounds (tagged
-    ``shard``).
+    The shards shared every batch-level signal while they ran
+    (``ctx.collective``: exact sums of the coordinator's signals, shard 0's
+    decision), so their rounds and traces are the whole batch's and agree;
+    shards that disagree mean a bug, and the merge refuses them.
     """
     users = list(inp["users"])
     w = workspace(ctx, users)
@@ -197,25 +195,21 @@ def merge(ctx: DualAgentContext, inp: dict[str, Any], states: list[dict]) -> dic
             f"dualagent merge: the shards hold {lists.shape[0]} populations for a "
             f"batch of {w.n_users} users"
         )
-    ne = np.concatenate(
-        [
-            np.full(len(s["lists"]), round(s["alpha"] * ctx.pop_size), np.int32)
-            for s in states
-        ]
-    )
-    decided = [[(r["alpha"], r["policy"]) for r in s.get("rounds", [])] for s in states]
-    if all(d == decided[0] for d in decided):
-        rounds, trace = list(states[0].get("rounds", [])), states[0].get("trace", [])
-    else:
-        rounds = [{**r, "shard": i} for i, s in enumerate(states) for r in s["rounds"]]
-        trace = [{**r, "shard": i} for i, s in enumerate(states) for r in s["trace"]]
+    first = states[0]
+    for i, s in enumerate(states[1:], 1):
+        if s.get("rounds") != first.get("rounds") or s["alpha"] != first["alpha"]:
+            raise RuntimeError(
+                f"dualagent merge: shard {i}'s coordinator rounds differ from "
+                "shard 0's; the shards did not share their signals"
+            )
+    ne = np.full(w.n_users, round(first["alpha"] * ctx.pop_size), np.int32)
     return {
         "users": users,
-        "generation": states[0]["generation"],
-        "budget": states[0]["budget"],
-        "alpha": states[0]["alpha"],
-        "rounds": rounds,
-        "trace": list(trace),
+        "generation": first["generation"],
+        "budget": first["budget"],
+        "alpha": first["alpha"],
+        "rounds": list(first.get("rounds", [])),
+        "trace": list(first.get("trace", [])),
         "result": final_result(ctx, w, lists, ne),
     }
 
@@ -251,4 +245,5 @@ spec = GraphSpec(
     prepare=prepare,
     shard_key="users",
     merge=merge,
+    collective=True,
 )

@@ -27,6 +27,11 @@ the context. Randomness comes from explicit keys, ``fold_in(key(seed_u),
 generation)`` with ``seed_u`` derived from (seed, raw user id), so a killed
 run resumed on the same thread id finishes with the same result.
 
+On Ray (``--backend ray``) each shard evolves its own users; the
+coordinator's signals are exact partial sums all-gathered over the shards
+(``ctx.collective``, :mod:`agenticrec.collective`) and shard 0 decides
+alpha for all, so a sharded run gives one process's rounds and result.
+
 The runner's view (input, typed report, plots) is
 :mod:`agenticrec.graphs._dualagent_spec`.
 """
@@ -45,6 +50,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from typing_extensions import TypedDict
 
+from agenticrec import collective as col
 from agenticrec.context import Context, setting
 from agenticrec.errors import ConfigError
 from agenticrec.graphs import _dualagent_problem as dp
@@ -324,24 +330,48 @@ def _compact(lists: Any, m: int) -> np.ndarray:
     return np.asarray(lists).astype(np.int16 if m <= 32767 else np.int32)
 
 
-def _means(m: ev.RoundMetrics, n: int) -> dict[str, Any]:
+def _partials(m: ev.RoundMetrics, n: int) -> dict[str, int]:
+    """This batch's exact partial sums of the signals the coordinator reads
+    (:mod:`agenticrec.collective`): added over a Ray run's shards they give
+    the whole batch's means, bit for bit those of one process."""
     hv = np.asarray(m.hypervolume)[:n]
     feas = np.asarray(m.feasible)[:n]
     fe = np.asarray(m.feasible_exploit)[:n]
-    hv_e = np.asarray(m.hypervolume_exploit)[:n]
+    fe = fe[~np.isnan(fe)]
     return {
-        "hypervolume": round(float(hv.mean()), 6),
+        "users": n,
+        "hypervolume": col.exact_sum(hv),
+        "hypervolume_exploit": col.exact_sum(np.asarray(m.hypervolume_exploit)[:n]),
+        "feasible": col.exact_sum(feas),
+        "feasible_exploit": col.exact_sum(fe),
+        "exploit_users": int(fe.size),
+        "without_feasible": int(np.sum(feas == 0)),
+        "epsilon": col.exact_sum(np.asarray(m.epsilon)[:n]),
+    }
+
+
+def _means(p: dict[str, int]) -> dict[str, Any]:
+    """The batch means the coordinator observes, from summed partials."""
+    n, hv = p["users"], p["hypervolume"]
+    return {
+        "hypervolume": round(col.mean(hv, n), 6),
         # what the exploration agent adds to the strictly feasible front
         "explore_contribution": round(
-            float(1.0 - hv_e.sum() / hv.sum()) if hv.sum() > 0 else 0.0, 6
+            1.0 - col.ratio(p["hypervolume_exploit"], hv) if hv > 0 else 0.0, 6
         ),
-        "feasibility_rate": round(float(feas.mean()), 6),
+        "feasibility_rate": round(col.mean(p["feasible"], n), 6),
         "exploit_feasibility_rate": None
-        if np.all(np.isnan(fe))
-        else round(float(np.nanmean(fe)), 6),
-        "users_without_feasible": round(float(np.mean(feas == 0)), 6),
-        "epsilon": round(float(np.asarray(m.epsilon)[:n].mean()), 6),
+        if p["exploit_users"] == 0
+        else round(col.mean(p["feasible_exploit"], p["exploit_users"]), 6),
+        "users_without_feasible": round(p["without_feasible"] / n, 6),
+        "epsilon": round(col.mean(p["epsilon"], n), 6),
     }
+
+
+def _leads(ctx: DualAgentContext) -> bool:
+    """Whether this process records the batch's decisions (shard 0 on Ray:
+    one record per decision, as in one process)."""
+    return ctx.collective is None or ctx.collective.rank == 0
 
 
 def _record(ctx, config, node: str, *, decision=None, **kw) -> None:
@@ -383,23 +413,28 @@ def prepare(
         mesh=w.mesh,
     )
     _, m = ev.assess(w.problem, pop.lists, ne, eps0, mesh=w.mesh)
-    metrics = _means(m, w.n_users)
     b = w.batch
-    _record(
-        ctx,
-        config,
-        "prepare",
-        step_id="prepare",
-        observation={
-            "users": len(b.users),
-            "skipped": b.skipped,
-            "constraints": [s.label for s in b.specs],
-            "satisfiable": {
-                s: b.satisfiable.count(s) for s in ("yes", "no", "unknown")
-            },
-        },
-        metrics=metrics,
+    counts = {s: b.satisfiable.count(s) for s in ("yes", "no", "unknown")}
+    part = {**_partials(m, w.n_users), **counts}
+    parts = col.allgather(
+        ctx.collective, "prepare", {"sums": part, "skipped": b.skipped}
     )
+    whole = col.add([p["sums"] for p in parts])
+    metrics = _means(whole)
+    if _leads(ctx):
+        _record(
+            ctx,
+            config,
+            "prepare",
+            step_id="prepare",
+            observation={
+                "users": whole["users"],
+                "skipped": [x for p in parts for x in p["skipped"]],
+                "constraints": [s.label for s in b.specs],
+                "satisfiable": {s: whole[s] for s in counts},
+            },
+            metrics=metrics,
+        )
     return {
         "generation": 0,
         "budget": int(ctx.generations),
@@ -456,24 +491,29 @@ def coordinator(
                 for r in state.get("rounds", [])[-5:]
             ],
         }
-        d = ctx.services.policy.decide(roles.ROLE, obs)
-        kept = d.fallback_reason is not None  # a failed reply keeps alpha (paper)
-        alpha = float(state["alpha"]) if kept else float(d.value.exploitation_ratio)
-        entry.update(
-            alpha=alpha,
-            **policy_info(d),
-            kept_previous=kept,
-            reasoning=d.value.reasoning,
-        )
-        _record(
-            ctx,
-            config,
-            "coordinator",
-            decision=d,
-            step_id=f"coordinator:{gen}",
-            observation=obs,
-            extra={"alpha_applied": alpha, "kept_previous": kept},
-        )
+        decided = None
+        if _leads(ctx):  # on Ray shard 0 decides for the batch; the rest wait
+            d = ctx.services.policy.decide(roles.ROLE, obs)
+            kept = d.fallback_reason is not None  # a failed reply keeps alpha
+            alpha = float(state["alpha"]) if kept else float(d.value.exploitation_ratio)
+            decided = {
+                "alpha": alpha,
+                **policy_info(d),
+                "kept_previous": kept,
+                "reasoning": d.value.reasoning,
+            }
+            _record(
+                ctx,
+                config,
+                "coordinator",
+                decision=d,
+                step_id=f"coordinator:{gen}",
+                observation=obs,
+                extra={"alpha_applied": alpha, "kept_previous": kept},
+            )
+        decided = col.allgather(ctx.collective, f"coordinator:{gen}", decided)[0]
+        alpha = float(decided["alpha"])
+        entry.update(decided)
     return {"alpha": alpha, "rounds": [entry], "hv_prev": m["hypervolume"]}
 
 
@@ -500,28 +540,37 @@ def evolve(
         cfg=cfg,
         mesh=w.mesh,
     )
-    metrics = _means(m, w.n_users)
     tr = {k: np.asarray(v)[: w.n_users] for k, v in trace.items()}
+    part = _partials(m, w.n_users)
+    names = ("feasible", "epsilon") + (("hypervolume",) if cfg.trace_hv else ())
+    for i in range(n):  # the per-generation batch means, summed the same way
+        part.update({f"{k}:{i}": col.exact_sum(tr[k][:, i]) for k in names})
+    whole = col.add(col.allgather(ctx.collective, f"evolve:{gen}", part))
+    metrics = _means(whole)
+    users = whole["users"]
+
+    def at(name: str, i: int) -> float:
+        return round(col.mean(whole[f"{name}:{i}"], users), 6)
+
     rows = [
         {
             "generation": gen + i + 1,
             "alpha": float(state["alpha"]),
-            "feasibility_rate": round(float(tr["feasible"][:, i].mean()), 6),
-            "hypervolume": None
-            if not cfg.trace_hv
-            else round(float(tr["hypervolume"][:, i].mean()), 6),
-            "epsilon": round(float(tr["epsilon"][:, i].mean()), 6),
+            "feasibility_rate": at("feasible", i),
+            "hypervolume": at("hypervolume", i) if cfg.trace_hv else None,
+            "epsilon": at("epsilon", i),
         }
         for i in range(n)
     ]
-    _record(
-        ctx,
-        config,
-        "evolve",
-        step_id=f"evolve:{gen}",
-        observation={"generation": gen, "n_gens": n, "alpha": state["alpha"]},
-        metrics=metrics,
-    )
+    if _leads(ctx):
+        _record(
+            ctx,
+            config,
+            "evolve",
+            step_id=f"evolve:{gen}",
+            observation={"generation": gen, "n_gens": n, "alpha": state["alpha"]},
+            metrics=metrics,
+        )
     return {
         "generation": gen + n,
         "lists": _compact(pop.lists[: w.n_users], ctx.n_candidates),

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from agenticrec.distributed import split
+from agenticrec.errors import ConfigError
 from agenticrec.graphs.dualagent import DualAgentContext
 from agenticrec.graphs.teacher import TeacherContext
 from agenticrec.runner import run
@@ -194,11 +195,25 @@ def test_dualagent_on_two_workers_matches_one_process(ray_cluster):
         local.satisfiability,
     )
     assert len(rep.shards) == 2
-    # the coordinator decides per shard: every user once, each shard's rounds
-    coord = {**kw, "method": "dualagent", "backend": "ray", "workers": 2}
-    rep = run("dualagent", DualAgentContext(**coord))
-    assert rep.users == 6 and rep.metrics["dualagent"]["users"] == 6
-    assert len(rep.alpha_trace) in (2, 4)  # shards agreed, or both listed
+
+
+def test_the_coordinator_decides_once_for_all_shards_as_in_one_process(ray_cluster):
+    # the rule reads batch means: the shards add exact partial sums, so each
+    # round's signals, alpha and per-generation trace are one process's
+    kw = dict(users=7, pop_size=16, generations=6, coordinator_every=2)
+    kw.update(n_candidates=60, method="dualagent", baselines=False, details=True)
+    local = run("dualagent", DualAgentContext(**kw))
+    rep = run("dualagent", DualAgentContext(**kw, backend="ray", workers=2))
+    assert len(set(local.alpha_trace)) > 1  # the rule moved alpha
+    assert rep.alpha_trace == local.alpha_trace and rep.policies == {"rule": 3}
+    assert rep.rounds == local.rounds and rep.trace == local.trace
+    assert rep.metrics == local.metrics and rep.result == local.result
+
+
+def test_shards_that_share_values_must_fit_the_cluster_at_once(ray_cluster):
+    kw = dict(users=6, pop_size=16, generations=2, n_candidates=60)
+    with pytest.raises(ConfigError, match="Ray cluster has 2 CPU"):
+        run("dualagent", DualAgentContext(**kw, backend="ray", workers=3))
 
 
 def test_each_dualagent_worker_shards_its_users_over_its_local_devices(
@@ -274,6 +289,54 @@ def test_a_killed_worker_shard_resumes_with_every_user_once(ray_cluster, tmp_pat
     steps = Counter((x["run_id"], x["step_id"]) for x in lines if x["type"] == "step")
     assert set(steps.values()) == {1}
     assert Counter(x["run_id"] for x in lines if x["type"] == "end") == runs
+
+
+def _kill_shard_after(folder: Path, shard: str, key: str, killed: dict) -> None:
+    """SIGKILL ``shard``'s worker once the run's shared values hold ``key``."""
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        pids = sorted(folder.glob(f"*.{shard}.pids"))
+        if pids and list(folder.glob(f"*.shared-of-*/{key}.json")):
+            pid = int(pids[0].read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+            killed["pid"] = pid
+            return
+        time.sleep(0.02)
+
+
+def test_a_killed_dualagent_shard_resumes_and_the_llm_decides_once_per_round(
+    ray_cluster, tmp_path
+):
+    from agenticrec.evals._llm_stub import LatencyStub
+
+    kw = dict(users=6, pop_size=16, generations=16, coordinator_every=2)
+    kw.update(n_candidates=60, method="dualagent", baselines=False, details=True)
+    with LatencyStub(0.3) as url:
+        llm = dict(llm_base_url=url, llm_model="stub", llm_max_retries=0)
+        local = run("dualagent", DualAgentContext(**kw, **llm))
+        assert local.policies == {"llm:stub": 8}
+        traj, folder = tmp_path / "t.jsonl", tmp_path / "ck"
+        ctx = DualAgentContext(
+            **kw, **llm, backend="ray", workers=2, trajectories=str(traj)
+        )
+        killed: dict = {}
+        killer = threading.Thread(
+            target=_kill_shard_after,
+            args=(folder, "1-of-2", "coordinator_6", killed),
+            daemon=True,
+        )
+        killer.start()
+        rep = run("dualagent", ctx, checkpoint=folder)
+        killer.join(timeout=1)
+    assert killed, "the shard finished before it could be killed"
+    assert rep.shards[1]["attempts"] == 2 and rep.shards[1]["pids"][0] == killed["pid"]
+    # shard 0 asked the model once per round for the whole batch; the resumed
+    # shard got the stored decisions, and the result is one process's
+    assert rep.policies == local.policies and rep.rounds == local.rounds
+    assert rep.metrics == local.metrics and rep.result == local.result
+    steps = [x for x in _whole_lines(traj) if x["type"] == "step"]
+    coord = Counter(x["step_id"] for x in steps if x["node"] == "coordinator")
+    assert len(coord) == 8 and set(coord.values()) == {1}
 
 
 def test_cli_joins_a_running_cluster_and_prints_the_one_process_report(
