@@ -104,6 +104,7 @@ def one_seed(seed: int, args, tmp: Path) -> dict[str, Any]:
                 "curve": [h["incumbent_gain"] for h in hist],
                 "retrieved": [s["id"] for s in r2["skills"]["retrieved"]],
                 "priors": r2["skills"]["priors"]["n"],
+                "narrowed": len(r2["skills"]["priors"].get("ranges", {})),
                 "winner": r2["winner"],
                 "ab_tests": r2["ab_tests"],
             }
@@ -134,8 +135,8 @@ def summarize_task(rows: list[dict[str, Any]], rounds2: int) -> str:
     lines = [
         "| task-2 Skillhub | rounds to task-1 gain (mean; not reached = "
         f"{rounds2 + 1}) | reached | rounds to half of it | final offline gain | "
-        "A/B winners | sampler priors |",
-        "|---|---|---|---|---|---|---|",
+        "A/B winners | sampler priors | narrowed knobs |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for cond in CONDITIONS:
         t = [r["task2"][cond] for r in rows]
@@ -145,7 +146,8 @@ def summarize_task(rows: list[dict[str, Any]], rounds2: int) -> str:
             f"{med([x['rounds_to_half_gain'] for x in t])} | "
             f"{np.mean([x['final_gain'] for x in t]):+.1%} | "
             f"{sum(x['winner'] is not None for x in t)}/{len(t)} | "
-            f"{np.mean([x.get('priors', 0) for x in t]):.0f} |"
+            f"{np.mean([x.get('priors', 0) for x in t]):.0f} | "
+            f"{np.mean([x.get('narrowed', 0) for x in t]):.1f} |"
         )
     lines += [
         "",

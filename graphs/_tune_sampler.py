@@ -20,6 +20,11 @@ module only translates:
   none; the first rounds of a run with a task's hub sample where that task
   found its gains (the warm start the study does not get from one skill's
   single configuration).
+* **Narrowed ranges** (:func:`narrowed`): while the priors are told, each
+  numeric knob is searched only over the span where the sources' best
+  feasible configurations lie (plus a margin), when that span is clearly
+  narrower than the full range: the sampler's first suggestions land where
+  earlier tasks' gains were, instead of anywhere in a 24-knob box.
 * **Frozen**: knobs the Insight agent measured as inert (no effect on either
   metric, :data:`FREEZE_EFFECT`, over at least :data:`FREEZE_N` estimates)
   are left out of the search space and keep the incumbent's value: a smaller
@@ -47,10 +52,15 @@ from agenticrec.tools.pipeline import PipelineConfig
 __all__ = [
     "FREEZE_EFFECT",
     "FREEZE_N",
+    "NARROW_KEEP",
+    "NARROW_MARGIN",
+    "NARROW_MIN",
+    "NARROW_TOP",
     "PRIOR_UNTIL",
     "SAMPLERS",
     "ask",
     "inert_knobs",
+    "narrowed",
 ]
 
 SAMPLERS = ("tpe", "cmaes", "gaussian")
@@ -66,6 +76,59 @@ six candidates: by then the run's own order is the better guide)."""
 _NAMES = PipelineConfig.knob_names()
 _BOUNDS = PipelineConfig.bounds()
 _CHOICES = PipelineConfig.choices()
+
+NARROW_TOP = 0.25
+"""Share of each source's feasible priors, best gains first, whose ranges
+the sampler searches (at least :data:`NARROW_MIN` configs)."""
+NARROW_MIN = 5
+NARROW_MARGIN = 0.1
+"""Margin added on each side of a narrowed range, as a share of the knob's
+full range (the new task's optimum sits near, not exactly at, the old one)."""
+NARROW_KEEP = 0.8
+"""A range wider than this share of the full one is left full."""
+
+
+def narrowed(
+    priors: Sequence[Mapping[str, Any]], *, guard_tolerance: float
+) -> dict[str, list[float]]:
+    """The numeric knobs' ranges where earlier runs found their best
+    feasible configurations: per source, the top :data:`NARROW_TOP` by gain
+    among those within the guard; per knob, the span of their values over all
+    sources, widened by :data:`NARROW_MARGIN` of the full range on each side
+    and clipped to it; knobs whose span stays wider than :data:`NARROW_KEEP`
+    of the full range are not narrowed. Categorical knobs never are (one
+    task's best category says little about the next's).
+
+    Returns ``{knob: [low, high]}`` (empty without enough priors).
+    """
+    by: dict[str, list[Mapping[str, Any]]] = {}
+    for p in priors:
+        if p["guard_change"] >= -guard_tolerance:
+            by.setdefault(str(p.get("source", "")), []).append(p)
+    top: list[dict[str, Any]] = []
+    for rows in by.values():
+        rows = sorted(rows, key=lambda r: -float(r["gain"]))
+        n = max(NARROW_MIN, int(np.ceil(NARROW_TOP * len(rows))))
+        top += [
+            PipelineConfig.from_flat(dict(r["overrides"])).to_flat() for r in rows[:n]
+        ]
+    if len(top) < NARROW_MIN:
+        return {}
+    out: dict[str, list[float]] = {}
+    for k in _NAMES:
+        if k in _CHOICES:
+            continue
+        b = _BOUNDS[k]
+        full = float(b.high - b.low)
+        vals = [float(t[k]) for t in top]
+        lo = max(float(b.low), min(vals) - NARROW_MARGIN * full)
+        hi = min(float(b.high), max(vals) + NARROW_MARGIN * full)
+        if hi - lo > NARROW_KEEP * full:
+            continue
+        if b.kind == "int":
+            lo, hi = float(np.floor(lo)), float(np.ceil(hi))
+        out[k] = [round(lo, 6), round(hi, 6)]
+    return out
 
 
 def inert_knobs(knob_stats: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -83,7 +146,7 @@ def inert_knobs(knob_stats: Sequence[Mapping[str, Any]]) -> list[str]:
     )
 
 
-def _distributions(frozen: set[str]):
+def _distributions(frozen: set[str], ranges: Mapping[str, Sequence[float]]):
     from optuna.distributions import (
         CategoricalDistribution,
         FloatDistribution,
@@ -98,9 +161,11 @@ def _distributions(frozen: set[str]):
         if k in _CHOICES:
             out[k] = CategoricalDistribution(list(_CHOICES[k]))
         elif b.kind == "int":
-            out[k] = IntDistribution(int(b.low), int(b.high))
+            lo, hi = ranges.get(k, (b.low, b.high))
+            out[k] = IntDistribution(int(lo), int(hi))
         else:
-            out[k] = FloatDistribution(float(b.low), float(b.high))
+            lo, hi = ranges.get(k, (b.low, b.high))
+            out[k] = FloatDistribution(float(lo), float(hi))
     return out
 
 
@@ -138,6 +203,7 @@ def ask(
     frozen: Sequence[str] = (),
     guard_tolerance: float,
     priors: Sequence[Mapping[str, Any]] = (),
+    ranges: Mapping[str, Sequence[float]] | None = None,
 ) -> list[dict[str, Any]]:
     """``n`` suggested configurations (overrides of the default).
 
@@ -149,6 +215,9 @@ def ask(
         base: overrides the frozen knobs keep (the incumbent).
         frozen: knobs left out of the search (see :func:`inert_knobs`).
         guard_tolerance: largest relative guard drop counted as feasible.
+        ranges: ``{knob: [low, high]}`` searched instead of the knob's full
+            range (:func:`narrowed`); told configurations outside are clipped
+            to it.
 
     Returns an empty list for ``sampler="gaussian"``.
     """
@@ -162,7 +231,7 @@ def ask(
     from agenticrec.graphs._tune_search import overrides_of
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    dists = _distributions(set(frozen))
+    dists = _distributions(set(frozen), ranges or {})
     groups: dict[str, list[Mapping[str, Any]]] = {"": list(history)}
     if len(history) < PRIOR_UNTIL:
         for p in priors:

@@ -22,7 +22,8 @@ One round (:func:`propose`):
    most a third of the round goes to repairs.
 3. **Sampler suggestions.** The suggestions the ``actor`` node asked the
    classical sampler for (``obs["suggestions"]``: Optuna TPE or CMA-ES told
-   every estimated configuration, inert knobs frozen at the incumbent; see
+   every estimated configuration, inert knobs frozen at the incumbent, knobs
+   narrowed to where the Skillhub's transferred estimates were best; see
    :mod:`agenticrec.graphs._tune_sampler`) fill the round, in order.
 4. **Perturb the Pareto set.** Any candidates still missing each take a parent from
    the Pareto set of tried configurations (offline north star vs guard, best

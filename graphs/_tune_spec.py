@@ -20,6 +20,7 @@ from typing import Any
 from typing_extensions import TypedDict
 
 from agenticrec.errors import ConfigError
+from agenticrec.graphs import _tune_sampler as sampling
 from agenticrec.graphs._runtime import policy_counts
 from agenticrec.graphs._tune_task import rel
 from agenticrec.graphs.tune import GRAPH_NAME, TEMP_HUB, TuneContext
@@ -185,6 +186,10 @@ def report(res: RunResult) -> TuneReport:
             "priors": {
                 "n": len(st.get("priors", [])),
                 "sources": sorted({p["source"] for p in st.get("priors", [])}),
+                # the knobs the sampler searched narrowed while priors were told
+                "ranges": sampling.narrowed(
+                    st.get("priors", []), guard_tolerance=ctx.obj.guard_tolerance
+                ),
             },
         },
         insight=(st.get("insight") or {}).get("summary"),

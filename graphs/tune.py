@@ -410,8 +410,10 @@ def actor(
         "knobs": PipelineConfig.describe(),
     }
     frozen = sampling.inert_knobs(stats)
+    priors = state.get("priors", []) if len(tried) < sampling.PRIOR_UNTIL else []
     obs["sampler"] = ctx.sampler
     obs["frozen"] = frozen
+    obs["ranges"] = sampling.narrowed(priors, guard_tolerance=o.guard_tolerance)
     obs["suggestions"] = sampling.ask(
         tried,
         n=ctx.candidates,
@@ -420,7 +422,8 @@ def actor(
         base=inc["overrides"],
         frozen=frozen,
         guard_tolerance=o.guard_tolerance,
-        priors=state.get("priors", []),
+        priors=priors,
+        ranges=obs["ranges"],
     )
     d, policies = _decide(ctx, "actor", obs)
     proposals = [c.model_dump() for c in d.value.candidates]

@@ -62,14 +62,19 @@ def test_priors_are_dropped_once_the_run_has_enough_estimates_of_its_own():
 def test_a_second_run_is_warm_started_by_the_first_runs_estimates(tmp_path):
     hub = tmp_path / "hub"
     first = run("tune", tune.TuneContext(skillhub=str(hub), seed=0, **FAST))
-    assert first["skills"]["priors"] == {"n": 0, "sources": []}
+    assert first["skills"]["priors"] == {"n": 0, "sources": [], "ranges": {}}
     stored = (hub / "estimates" / "ml-latest-small-ndcg.jsonl").read_text()
     assert stored.count("\n") == first["evaluations"] == 3
 
     second = run(
         "tune", tune.TuneContext(skillhub=str(hub), seed=1, **FAST), thread_id="b"
     )
-    assert second["skills"]["priors"] == {"n": 3, "sources": ["ml-latest-small-ndcg"]}
+    # three estimates are too few to narrow a range (NARROW_MIN)
+    assert second["skills"]["priors"] == {
+        "n": 3,
+        "sources": ["ml-latest-small-ndcg"],
+        "ranges": {},
+    }
     off = run(
         "tune",
         tune.TuneContext(skillhub=str(hub), seed=1, transfer=False, **FAST),

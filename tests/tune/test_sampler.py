@@ -81,3 +81,50 @@ def test_gaussian_asks_nothing_and_unknown_sampler_is_refused():
     assert ts.ask([], n=3, seed=0, sampler="gaussian", guard_tolerance=0.0) == []
     with pytest.raises(ValueError, match="sampler"):
         ts.ask([], n=3, seed=0, sampler="smac", guard_tolerance=0.0)
+
+
+def _priors(n=40, seed=0, source="t1"):
+    # the transferred task's gains peak where KNOB sits at 80% of its range
+    hist, j = _history(n, seed)
+    return [{**h, "source": source} for h in hist], j
+
+
+def test_priors_narrow_a_knob_to_where_their_best_configs_lie():
+    priors, j = _priors()
+    b = PipelineConfig.bounds()[KNOB]
+    full = b.high - b.low
+    ranges = ts.narrowed(priors, guard_tolerance=0.005)
+    lo, hi = ranges[KNOB]
+    best = sorted(priors, key=lambda p: -p["gain"])[: ts.NARROW_MIN + 5]
+    vals = [PipelineConfig.from_flat(p["overrides"]).to_flat()[KNOB] for p in best]
+    assert b.low <= lo < hi <= b.high and hi - lo <= ts.NARROW_KEEP * full
+    top = best[: max(ts.NARROW_MIN, int(np.ceil(ts.NARROW_TOP * len(priors))))]
+    for p in top:  # the top share of the source lies inside, with its margin
+        v = PipelineConfig.from_flat(p["overrides"]).to_flat()[KNOB]
+        assert lo <= v - ts.NARROW_MARGIN * full + 1e-6 or lo == b.low
+        assert hi >= v + ts.NARROW_MARGIN * full - 1e-6 or hi == b.high
+    assert lo <= min(vals) and max(vals) <= hi  # the very best are inside
+    # knobs the gains do not depend on stay spread: most are not narrowed
+    assert len(ranges) < len(PipelineConfig.knob_names()) // 2
+    assert not any(k in PipelineConfig.choices() for k in ranges)
+
+
+def test_no_narrowing_without_enough_feasible_priors():
+    priors, _ = _priors()
+    assert ts.narrowed([], guard_tolerance=0.005) == {}
+    assert ts.narrowed(priors[:3], guard_tolerance=0.005) == {}
+    broken = [{**p, "guard_change": -0.5} for p in priors]  # all break the guard
+    assert ts.narrowed(broken, guard_tolerance=0.005) == {}
+
+
+def test_suggestions_stay_inside_the_narrowed_ranges():
+    priors, _ = _priors()
+    ranges = ts.narrowed(priors, guard_tolerance=0.005)
+    hist, _ = _history(8, seed=5)  # own estimates, some outside the ranges
+    for sampler in ("tpe", "cmaes"):
+        sug = ts.ask(hist, n=6, seed=1, sampler=sampler, guard_tolerance=0.005,
+                     priors=priors, ranges=ranges)
+        for over in sug:
+            flat = PipelineConfig.from_flat(over).to_flat()
+            for k, (lo, hi) in ranges.items():
+                assert lo - 1e-9 <= flat[k] <= hi + 1e-9, (sampler, k)
