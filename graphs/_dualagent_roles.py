@@ -24,7 +24,7 @@ __all__ = [
     "coordinator_rule",
 ]
 
-ALPHA_MIN, ALPHA_MAX = 0.2, 0.8
+ALPHA_MIN, ALPHA_MAX = 0.2, 0.95
 ROLE = "dualagent.coordinator"
 
 
@@ -48,10 +48,17 @@ def coordinator_rule(obs: Mapping[str, Any]) -> CoordinatorDecision:
     """Give exploration the share of the population its solutions earn on
     the strictly feasible front: with ``c`` the part of the front's volume
     only exploration's solutions hold (``explore_contribution``),
-    ``alpha = 0.8 - 0.6 * min(1, c / 0.2)``; +0.1 while fewer than half of
-    the solutions are strictly feasible (violations persist); 0.8 once 80%
-    of the budget is spent (feasible solutions must win at the end);
-    clipped to [0.2, 0.8], rounded to 2 decimals.
+    ``alpha = 0.95 - 0.75 * min(1, c / 0.2)``; +0.1 while fewer than half
+    of the solutions are strictly feasible (violations persist); 0.95 once
+    80% of the budget is spent (feasible solutions must win at the end);
+    clipped to [0.2, 0.95], rounded to 2 decimals.
+
+    Why 0.95, not 0.8 (the cap until 2026-12-07): in the experiment grid
+    exploit-only (alpha 1) beat the rule in all 21 cells, so a floor of 20%
+    of the population for exploration was budget the feasible front did not
+    use whenever exploration contributed nothing; 5% remains so that its
+    contribution stays measurable (at alpha 1 it could never earn slots
+    back).
 
     Why contribution, not a progress schedule: on ml-100k (held out from
     the grid) the schedule ``0.3 + 0.5 x progress`` gave exploration slots

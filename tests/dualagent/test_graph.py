@@ -64,7 +64,7 @@ def test_coordinator_decisions_are_bounded_and_recorded(report):
     rep, path = report
     assert rep["policies"] == {"rule": 2}
     assert len(rep["alpha_trace"]) == 2
-    assert all(0.2 <= a <= 0.8 for a in rep["alpha_trace"])
+    assert all(0.2 <= a <= 0.95 for a in rep["alpha_trace"])
     traj = next(iter(read_trajectories(path).values()))
     assert traj.complete
     steps = [s for s in traj.steps if s.node == "coordinator"]
@@ -110,13 +110,13 @@ def test_invalid_llm_reply_keeps_the_previous_alpha_and_says_why(tmp_path):
     c = ctx(trajectories=str(path), baselines=False, details=True)
     rep = run(
         "dualagent",
-        _fake_llm(c, '{"exploitation_ratio": 0.95, "reasoning": "all in"}'),
+        _fake_llm(c, '{"exploitation_ratio": 0.99, "reasoning": "all in"}'),
     )
     assert rep["alpha_trace"] == [dualagent.LAYOUT_ALPHA] * 2
     assert rep["policies"] == {"rule (fallback)": 2}
     assert rep["kept_previous"] == 2
     assert all(
-        "less than or equal to 0.8" in r["fallback_reason"] for r in rep["rounds"]
+        "less than or equal to 0.95" in r["fallback_reason"] for r in rep["rounds"]
     )
     steps = [s for s in next(iter(read_trajectories(path).values())).steps]
     coord = [s for s in steps if s.node == "coordinator"]
