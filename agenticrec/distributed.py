@@ -171,13 +171,13 @@ class Rendezvous:
     value, then answers the list (rank order) to each.
 
     An async actor, so the shards' waiting calls do not block each other;
-    a shard blocked on its answer releases its CPU to Ray, so shards queued
-    behind it still start (no deadlock with more shards than slots). Each
-    finished key is written, atomically, as JSON to ``folder`` before anyone
-    gets it: a shard whose worker died, or a whole run started again on the
-    same checkpoint folder, asks again and gets the same answer, even when
-    the other shards went past that key long ago. JSON, never pickle: the
-    folder is read back.
+    the shards themselves must all run at once (a shard queued behind the
+    waiting ones would never come), so :func:`run_ray` gang-schedules them
+    (:func:`_gang`). Each finished key is written, atomically, as JSON to
+    ``folder`` before anyone gets it: a shard whose worker died, or a whole
+    run started again on the same checkpoint folder, asks again and gets the
+    same answer, even when the other shards went past that key long ago.
+    JSON, never pickle: the folder is read back.
     """
 
     def __init__(self, size: int, folder: str) -> None:
@@ -221,7 +221,7 @@ class Rendezvous:
             atomic_write_text(self._path(key), json.dumps(vals))
             self.done[key] = vals
             del self.slots[key]
-            event.set()
+            self.events.pop(key).set()
         else:
             await event.wait()
         return self.done[key]
@@ -357,12 +357,12 @@ def _unwrap(ray: Any, exc: Exception) -> Exception:
     return ClusterError(f"a shard failed on the Ray cluster: {exc}")
 
 
-def _submit(ray: Any, fn: Callable, *args: Any, group: Any = None) -> Any:
+def _submit(ray: Any, fn: Callable, *args: Any, placement: Any = None) -> Any:
     opts: dict[str, Any] = {}
-    if group is not None:
+    if placement is not None:
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-        opts["scheduling_strategy"] = PlacementGroupSchedulingStrategy(group)
+        opts["scheduling_strategy"] = PlacementGroupSchedulingStrategy(placement)
     task = ray.remote(fn).options(
         num_cpus=1,
         max_retries=MAX_RETRIES,
@@ -498,15 +498,13 @@ def run_ray(
                     f.unlink()
         if new_thread:
             shutil.rmtree(shared, ignore_errors=True)
-        shipped = [replace(ctx)] * len(shards)  # settings, services, none open
-        group = gang = None
-        if spec.collective:
-            gang = _gang(ray, len(shards))
-            group = _rendezvous(ray, len(shards), shared)
-            shipped = [
-                replace(ctx, collective=RayGroup(group, i, len(shards)))
-                for i in range(len(shards))
-            ]
+        n = len(shards)
+        gang = _gang(ray, n) if spec.collective else None
+        actor = _rendezvous(ray, n, shared) if spec.collective else None
+        shipped = [  # the settings and services, none open
+            replace(ctx, collective=None if actor is None else RayGroup(actor, i, n))
+            for i in range(n)
+        ]
         setup_s = time.perf_counter() - t0
         tell = _users_progress(progress, [len(s) for s in shards])
         t1 = time.perf_counter()
@@ -519,17 +517,17 @@ def run_ray(
                 {**inp, spec.shard_key: shard},
                 str(folder),
                 stem,
-                group=gang,
+                placement=gang,
             )
             for shard, stem, sctx in zip(shards, stems, shipped, strict=True)
         ]
         try:
             outs = _gather(ray, refs, tell)
         finally:
-            if group is not None:
+            if actor is not None:
                 from ray.util import remove_placement_group
 
-                ray.kill(group)
+                ray.kill(actor)
                 remove_placement_group(gang)
         graph_s = time.perf_counter() - t1
     _append_trajectories(ctx, [o["trajectories"] for o in outs])
