@@ -65,7 +65,8 @@ def paired_tests(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
         "mean_b": round(float(mb.mean()), 6),
         "gain": round(float(ma.mean() / mb.mean() - 1.0), 6) if mb.mean() else None,
         "per_seed_gain": [
-            round(float(x / y - 1.0), 6) for x, y in zip(ma, mb, strict=True)
+            round(float(x / y - 1.0), 6) if y else None
+            for x, y in zip(ma, mb, strict=True)
         ],
     }
     if len(ma) >= 2 and np.any(ma != mb):

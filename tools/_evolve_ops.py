@@ -178,8 +178,11 @@ def _helpful(p: Problem, x: jax.Array, per_constraint: int) -> jax.Array:
     return jnp.concatenate(out)
 
 
-def greedy_repair(p: Problem, steps: int) -> tuple[jax.Array, jax.Array]:
-    """A constraint-repairing local search from the base top-``k`` list.
+def greedy_repair(
+    p: Problem, steps: int, start: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """A constraint-repairing local search from the base top-``k`` list
+    (or from ``start``, a canonical ``i32[k]`` list).
 
     Each step tries every swap of one list position for one of the
     :func:`_helpful` candidates and keeps the swap with the smallest total
@@ -213,5 +216,5 @@ def greedy_repair(p: Problem, steps: int) -> tuple[jax.Array, jax.Array]:
         better = ok[best] & (vs[best] < v) & (v > 0)
         return jnp.where(better, canon[best], x), jnp.where(better, vs[best], v)
 
-    x0 = jnp.arange(k, dtype=jnp.int32)
+    x0 = jnp.arange(k, dtype=jnp.int32) if start is None else start.astype(jnp.int32)
     return jax.lax.fori_loop(0, steps, step, (x0, viol(x0)))

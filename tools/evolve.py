@@ -73,6 +73,7 @@ __all__ = [
     "make_problem",
     "pad_users",
     "pick",
+    "repair_lists",
     "PICK_RULES",
     "DEFAULT_PREFERENCE",
     "DEFAULT_MAX_LOSS",
@@ -379,6 +380,29 @@ def greedy_lists(problem: Problem, steps: int | None = None):
     """
     lists, viol = _greedy(problem, steps or 2 * problem.k)
     return lists, viol, evaluate_lists(problem, lists[:, None, :])[2][:, 0]
+
+
+@functools.partial(jax.jit, static_argnames=("steps",))
+def _repair_lists(problem: Problem, lists: jax.Array, steps: int):
+    def one(p, xs):
+        return jax.vmap(lambda x: greedy_repair(p, steps, x))(xs)
+
+    return jax.vmap(one)(problem, lists)
+
+
+def repair_lists(problem: Problem, lists: Any, steps: int | None = None):
+    """The greedy constraint repair (:func:`greedy_lists`' search) started
+    from each of ``lists: int[U, L, k]`` instead of the base top-k: what an
+    exploration agent's constraint-free lists become when projected onto
+    the feasible region (``evals/dualagent_headroom.py`` measures what they
+    add to a front). Each step tries ``O(C k)`` swaps, so this is a
+    diagnostic, not a variation operator inside the budget.
+
+    Returns:
+        ``(lists i32[U, L, k] canonical, violation f32[U, L])``.
+    """
+    x = jnp.sort(jnp.asarray(lists, jnp.int32), axis=-1)
+    return _repair_lists(problem, x, steps or 2 * problem.k)
 
 
 @jax.jit
