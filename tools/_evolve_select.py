@@ -107,14 +107,18 @@ def select(
     )
 
 
-def transfer(n: int, n_exploit: jax.Array, share: float) -> jax.Array:
+def transfer(
+    n: int, n_exploit: jax.Array, share: float, copy: bool = False
+) -> jax.Array:
     """Slot map of the bidirectional elite exchange: ``int32[n]`` source slot.
 
     Each agent's elites are its first slots (front 0, largest crowding
     distance first, boundary points included); ``max(1, floor(share *
     smaller agent))`` of them change agent both ways at once: a swap, so
-    no solution is duplicated and none is lost. Nothing moves while an
-    agent is empty.
+    no solution is duplicated and none is lost. With ``copy`` each agent
+    keeps its elites and the other agent's elites overwrite its *last*
+    slots instead (its worst): no agent gives up a boundary point, at the
+    price of duplicates. Nothing moves while an agent is empty.
     """
     n_explore = n - n_exploit
     t_max = max(1, int(-(-share * n // 1)))
@@ -123,6 +127,11 @@ def transfer(n: int, n_exploit: jax.Array, share: float) -> jax.Array:
     j = jnp.arange(t_max, dtype=jnp.int32)
     ok = j < count
     src = jnp.arange(n, dtype=jnp.int32)
+    if copy:
+        src = src.at[jnp.where(ok, n_exploit - 1 - j, n)].set(
+            n_exploit + j, mode="drop"
+        )
+        return src.at[jnp.where(ok, n - 1 - j, n)].set(j, mode="drop")
     src = src.at[jnp.where(ok, j, n)].set(n_exploit + j, mode="drop")
     return src.at[jnp.where(ok, n_exploit + j, n)].set(j, mode="drop")
 

@@ -97,6 +97,16 @@ class EvolveConfig(NamedTuple):
     """Elite exchange after every this many generations (0: never)."""
     transfer_share: float = 0.1
     """Elites moved each way, as a share of the smaller agent."""
+    transfer_copy: bool = True
+    """Copy elites over the other agent's worst slots instead of swapping
+    them (see :func:`~agenticrec.tools._evolve_select.transfer`). Was a
+    swap until 2026-12-07: the swap sends the exploitation agent's boundary
+    elites (largest crowding distance, the front's extreme points) to the
+    exploration agent, whose constraint-free selection then drops the
+    feasible ones; on ml-100k (held out from the grid; 30 users x 3 seeds
+    x N in {50, 100} at 20,000 offspring) copying raised dualagent's
+    hypervolume by 0.38% / 0.31% / 0.13% in three strictness levels, to
+    NSGA-II's level (-0.01% / +0.04% / -0.02%)."""
     gamma: float = 0.001
     """Epsilon decay: ``eps_t = eps_0 * gamma ** (t / T_max)``. Was 0.05:
     on ml-100k (held out from the grid) the slower decay kept the
@@ -347,7 +357,7 @@ def _evolve_user(p, lists, n_exploit, eps0, seed, start, total, cfg, n_gens):
         lists, obj, viol = _reorder(*pool, src)
         if cfg.transfer_every > 0:
             due = (t + 1) % cfg.transfer_every == 0
-            moved = transfer(n, n_exploit, cfg.transfer_share)
+            moved = transfer(n, n_exploit, cfg.transfer_share, cfg.transfer_copy)
             src = jnp.where(due, moved, jnp.arange(n, dtype=jnp.int32))
             lists, obj, viol = _reorder(lists, obj, viol, src)
         feas = viol == 0

@@ -129,6 +129,19 @@ def test_transfer_swaps_elites_and_is_a_noop_for_one_agent():
         assert np.asarray(transfer(20, jnp.int32(ne), 0.2)).tolist() == list(range(20))
 
 
+def test_copied_elites_overwrite_the_other_agents_worst_slots():
+    n, ne, share = 20, 8, 0.25  # 2 elites each way (25% of 8)
+    src = np.asarray(transfer(n, jnp.int32(ne), share, copy=True))
+    want = np.arange(n)
+    want[[ne - 1, ne - 2]] = [ne, ne + 1]  # exploration's elites, last first
+    want[[n - 1, n - 2]] = [0, 1]  # exploitation's elites
+    np.testing.assert_array_equal(src, want)
+    assert set(range(2)) <= set(src[:ne].tolist())  # elites stay at home
+    for ne in (0, 20):
+        got = np.asarray(transfer(n, jnp.int32(ne), share, copy=True))
+        assert got.tolist() == list(range(n))
+
+
 def test_epsilon_starts_at_eps0_and_is_exactly_zero_at_the_end():
     eps = [
         float(epsilon(jnp.float32(0.3), jnp.int32(t), jnp.float32(20), 0.05, 0.1))
