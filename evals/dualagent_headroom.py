@@ -94,18 +94,7 @@ def diagnose(
         for seed in seeds:
             per: dict[str, dict[int, float]] = {}
             for name, (path, method, n, t) in runs.items():
-                c = dualagent.DualAgentContext(
-                    data=data,
-                    method=method,
-                    seed=seed,
-                    users=users,
-                    pop_size=n,
-                    generations=t,
-                    constraints=str(path),
-                    baselines=False,
-                    details=True,
-                    **(overrides or {}),
-                )
+                c = _context(data, method, seed, path, n, t, overrides, users=users)
                 rows = run("dualagent", c)["result"]["users"]
                 per[name] = {int(r["user"]): float(r["hypervolume"]) for r in rows}
             # users every run kept (an unsatisfiable user is skipped only
@@ -156,6 +145,24 @@ def diagnose(
     return out
 
 
+def _context(data, method, seed, path, pop_size, gens, overrides, **extra):
+    """One run's graph context (the same for the runner and the engine)."""
+    from agenticrec.graphs import dualagent
+
+    return dualagent.DualAgentContext(
+        data=data,
+        method=method,
+        seed=seed,
+        pop_size=pop_size,
+        generations=gens,
+        constraints=str(path),
+        baselines=False,
+        details=True,
+        **extra,
+        **(overrides or {}),
+    )
+
+
 def _populations(ctx, users: list[int], alpha: float):
     """The final population of ``ctx``'s method for ``users`` (the engine
     calls of the graph's ``prepare`` and ``evolve`` nodes in one round:
@@ -182,19 +189,10 @@ def _with_repaired_exploration(data, path, seed, users, pop_size, gens, override
     the repaired explore-only population (both at the equal budget)."""
     import jax.numpy as jnp
 
-    from agenticrec.graphs import dualagent
     from agenticrec.tools import evolve as ev
 
     def ctx(method):
-        return dualagent.DualAgentContext(
-            data=data,
-            method=method,
-            seed=seed,
-            pop_size=pop_size,
-            generations=gens,
-            constraints=str(path),
-            **(overrides or {}),
-        )
+        return _context(data, method, seed, path, pop_size, gens, overrides)
 
     w, nsga = _populations(ctx("nsga2"), users, 1.0)
     _, explore = _populations(ctx("explore"), users, 0.0)
